@@ -4,12 +4,21 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::Mutex;
 
 /// Creates a new identifier such as `org_01JD3YF4QX6W2N8V0Z5K7M9PAB`.
 ///
-/// ULIDs sort by creation time, so sort keys built from them list objects in creation order.
+/// ULIDs sort by creation time, so sort keys built from them list objects in creation order. The
+/// generator is monotonic within a process, so IDs created in the same millisecond keep their order
+/// too; across processes, order is only as fine as the millisecond and the clocks.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::new())
+    static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+    let mut generator = GENERATOR.lock().unwrap_or_else(|poison| poison.into_inner());
+    let ulid = generator
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new());
+    format!("{prefix}_{ulid}")
 }
 
 /// Returns `true` when `value` is `prefix_` followed by a ULID in canonical form.
@@ -43,6 +52,14 @@ mod tests {
         assert!(id.starts_with("org_"));
         assert!(is_id(&id, "org"));
         assert!(!is_id(&id, "user"));
+    }
+
+    #[test]
+    fn new_ids_increase_within_process() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id("org")).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 
     #[test]
