@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod cookie;
 pub mod entitlements;
 pub mod environments;
 pub mod error;
@@ -13,4 +14,5 @@ pub mod logging;
 pub mod organizations;
 pub mod state;
 pub mod store;
+pub mod tokens;
 pub mod validate;

@@ -72,7 +72,7 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-fn domains(organization_id: &str, data: &[DomainData]) -> Result<Vec<OrganizationDomain>, ApiError> {
+fn domains(data: &[DomainData]) -> Result<Vec<OrganizationDomain>, ApiError> {
     let mut domains: Vec<OrganizationDomain> = Vec::with_capacity(data.len());
     for (index, entry) in data.iter().enumerate() {
         let domain = validate::domain(&format!("domain_data.{index}.domain"), &entry.domain)?;
@@ -89,7 +89,6 @@ fn domains(organization_id: &str, data: &[DomainData]) -> Result<Vec<Organizatio
             state: state.into(),
         });
     }
-    let _ = organization_id;
     Ok(domains)
 }
 
@@ -129,7 +128,7 @@ pub async fn create(state: &AppState, environment_id: &str, request: CreateOrgan
     let id = ids::new_id("org");
     let now = Utc::now();
     let organization = Organization {
-        domains: domains(&id, request.domain_data.as_deref().unwrap_or_default())?,
+        domains: domains(request.domain_data.as_deref().unwrap_or_default())?,
         id,
         environment_id: environment_id.to_owned(),
         name,
@@ -249,7 +248,7 @@ fn validate_update(request: &UpdateOrganization) -> Result<(), ApiError> {
         validate::stripe_customer_id(customer_id)?;
     }
     if let Some(data) = &request.domain_data {
-        domains("", data)?;
+        domains(data)?;
     }
     Ok(())
 }
@@ -277,7 +276,7 @@ pub async fn update(
             next.metadata = metadata.clone().unwrap_or_default();
         }
         if let Some(data) = &request.domain_data {
-            next.domains = domains(id, data)?;
+            next.domains = domains(data)?;
         }
         if let Some(customer_id) = &request.stripe_customer_id
             && *customer_id != current.stripe_customer_id
