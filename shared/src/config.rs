@@ -120,7 +120,11 @@ impl Config {
                 client_id: get("STRIPE_CLIENT_ID"),
                 webhook_secrets,
                 redirect_uri: get("STRIPE_REDIRECT_URI"),
-                api_base: base_url(get("STRIPE_API_BASE"), DEFAULT_STRIPE_API_BASE, "STRIPE_API_BASE")?,
+                api_base: base_url(
+                    get("STRIPE_API_BASE"),
+                    DEFAULT_STRIPE_API_BASE,
+                    "STRIPE_API_BASE",
+                )?,
                 connect_base: base_url(
                     get("STRIPE_CONNECT_BASE"),
                     DEFAULT_STRIPE_CONNECT_BASE,
@@ -129,30 +133,45 @@ impl Config {
             },
             key_encryption_key: get("KEY_ENCRYPTION_KEY").map(Secret::new),
             cookie_password,
-            access_token_ttl: seconds(get("ACCESS_TOKEN_TTL_SECONDS"), 300, "ACCESS_TOKEN_TTL_SECONDS")?,
-            session_ttl: seconds(get("SESSION_TTL_SECONDS"), 30 * 24 * 3600, "SESSION_TTL_SECONDS")?,
+            access_token_ttl: seconds(
+                get("ACCESS_TOKEN_TTL_SECONDS"),
+                300,
+                "ACCESS_TOKEN_TTL_SECONDS",
+            )?,
+            session_ttl: seconds(
+                get("SESSION_TTL_SECONDS"),
+                30 * 24 * 3600,
+                "SESSION_TTL_SECONDS",
+            )?,
             refresh_grace: seconds(get("REFRESH_GRACE_SECONDS"), 30, "REFRESH_GRACE_SECONDS")?,
             issuer: get("TOKEN_ISSUER").unwrap_or_else(|| "https://api.workos.com".into()),
-            entitlements_path: get("ENTITLEMENTS_PATH").unwrap_or_else(|| "/api/entitlements".into()),
+            entitlements_path: get("ENTITLEMENTS_PATH")
+                .unwrap_or_else(|| "/api/entitlements".into()),
         })
     }
 
     /// Returns `COOKIE_PASSWORD`, or an error naming it when it is not set.
     pub fn require_cookie_password(&self) -> Result<&Secret, ConfigError> {
-        self.cookie_password
-            .as_ref()
-            .ok_or(ConfigError::Missing { name: "COOKIE_PASSWORD" })
+        self.cookie_password.as_ref().ok_or(ConfigError::Missing {
+            name: "COOKIE_PASSWORD",
+        })
     }
 
     /// Returns `KEY_ENCRYPTION_KEY`, or an error naming it when it is not set.
     pub fn require_key_encryption_key(&self) -> Result<&Secret, ConfigError> {
         self.key_encryption_key
             .as_ref()
-            .ok_or(ConfigError::Missing { name: "KEY_ENCRYPTION_KEY" })
+            .ok_or(ConfigError::Missing {
+                name: "KEY_ENCRYPTION_KEY",
+            })
     }
 }
 
-fn base_url(value: Option<String>, default: &str, name: &'static str) -> Result<String, ConfigError> {
+fn base_url(
+    value: Option<String>,
+    default: &str,
+    name: &'static str,
+) -> Result<String, ConfigError> {
     let value = value.unwrap_or_else(|| default.to_owned());
     let parsed = url::Url::parse(&value).map_err(|error| ConfigError::Invalid {
         name,
@@ -165,10 +184,18 @@ fn base_url(value: Option<String>, default: &str, name: &'static str) -> Result<
         });
     }
     // Paths are appended to the base, so it must end in a slash.
-    Ok(if value.ends_with('/') { value } else { format!("{value}/") })
+    Ok(if value.ends_with('/') {
+        value
+    } else {
+        format!("{value}/")
+    })
 }
 
-fn seconds(value: Option<String>, default: u64, name: &'static str) -> Result<Duration, ConfigError> {
+fn seconds(
+    value: Option<String>,
+    default: u64,
+    name: &'static str,
+) -> Result<Duration, ConfigError> {
     let Some(value) = value else {
         return Ok(Duration::from_secs(default));
     };
@@ -206,7 +233,12 @@ mod tests {
     #[test]
     fn webhook_secrets_split_on_commas() {
         let config = config(&[("STRIPE_WEBHOOK_SECRETS", "whsec_a, whsec_b,,")]).unwrap();
-        let secrets: Vec<&str> = config.stripe.webhook_secrets.iter().map(Secret::expose).collect();
+        let secrets: Vec<&str> = config
+            .stripe
+            .webhook_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect();
         assert_eq!(secrets, ["whsec_a", "whsec_b"]);
     }
 

@@ -10,7 +10,10 @@ use crate::store::{EntitlementSet, Environment, Organization};
 /// account or has entitlements disabled, the organization has no Stripe customer, or no set has
 /// been read for that customer under the current connection (so an unknown set is never shown as
 /// an empty one). Otherwise it is the sorted, de-duplicated list of lookup keys, possibly empty.
-pub fn claim(environment: &Environment, organization: Option<&Organization>) -> Option<Vec<String>> {
+pub fn claim(
+    environment: &Environment,
+    organization: Option<&Organization>,
+) -> Option<Vec<String>> {
     let organization = organization?;
     let connection = environment.stripe_connection.as_ref()?;
     if !environment.entitlements_enabled {
@@ -33,7 +36,11 @@ pub fn normalize(mut lookup_keys: Vec<String>) -> Vec<String> {
 pub trait EntitlementLoader: Send + Sync {
     /// Returns the customer's current set, or `None` when it could not be read (no connection,
     /// entitlements disabled, or Stripe failed); the link is saved either way.
-    async fn load_for_link(&self, environment: &Environment, customer_id: &str) -> Option<EntitlementSet>;
+    async fn load_for_link(
+        &self,
+        environment: &Environment,
+        customer_id: &str,
+    ) -> Option<EntitlementSet>;
 }
 
 /// A loader that never loads, for stacks without a Stripe client.
@@ -41,7 +48,11 @@ pub struct NoEntitlementLoader;
 
 #[async_trait]
 impl EntitlementLoader for NoEntitlementLoader {
-    async fn load_for_link(&self, _environment: &Environment, _customer_id: &str) -> Option<EntitlementSet> {
+    async fn load_for_link(
+        &self,
+        _environment: &Environment,
+        _customer_id: &str,
+    ) -> Option<EntitlementSet> {
         None
     }
 }
@@ -93,7 +104,10 @@ mod tests {
     #[test]
     fn claim_present_when_linked_and_connected() {
         let org = organization(Some("cus_1"), Some((&["a", "b"], "conn_1")));
-        assert_eq!(claim(&environment(true, true), Some(&org)), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            claim(&environment(true, true), Some(&org)),
+            Some(vec!["a".into(), "b".into()])
+        );
     }
 
     #[test]

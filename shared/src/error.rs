@@ -72,7 +72,10 @@ pub enum ApiError {
 
     /// 503 with `Retry-After`, for a dependency that failed in a way worth retrying.
     #[error("{message}")]
-    Unavailable { message: String, retry_after_secs: u64 },
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
 
     /// Anything unexpected: a 500 whose cause is logged and never sent.
     #[error("internal error")]

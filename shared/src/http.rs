@@ -113,7 +113,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     }
                 };
                 ApiError::Validation {
-                    message: format!("{field} is invalid: {}.", strip_position(&inner.to_string())),
+                    message: format!(
+                        "{field} is invalid: {}.",
+                        strip_position(&inner.to_string())
+                    ),
                     errors: vec![FieldError {
                         code: format!("{}_invalid", field.replace('.', "_")),
                         field,

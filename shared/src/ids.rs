@@ -13,7 +13,9 @@ use std::sync::Mutex;
 /// too; across processes, order is only as fine as the millisecond and the clocks.
 pub fn new_id(prefix: &str) -> String {
     static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
-    let mut generator = GENERATOR.lock().unwrap_or_else(|poison| poison.into_inner());
+    let mut generator = GENERATOR
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     let ulid = generator
         .get_or_insert_with(ulid::Generator::new)
         .generate()

@@ -110,14 +110,20 @@ fn taken(error: StoreError) -> ApiError {
             owner_id,
         } => ApiError::Conflict {
             code: "external_id_already_exists",
-            message: format!("An organization with external_id '{value}' already exists: '{owner_id}'."),
+            message: format!(
+                "An organization with external_id '{value}' already exists: '{owner_id}'."
+            ),
         },
         other => other.into(),
     }
 }
 
 /// Creates an organization in an environment.
-pub async fn create(state: &AppState, environment_id: &str, request: CreateOrganization) -> Result<Organization, ApiError> {
+pub async fn create(
+    state: &AppState,
+    environment_id: &str,
+    request: CreateOrganization,
+) -> Result<Organization, ApiError> {
     let name = validate::name("name", &request.name)?;
     if let Some(external_id) = &request.external_id {
         validate::external_id(external_id)?;
@@ -140,13 +146,21 @@ pub async fn create(state: &AppState, environment_id: &str, request: CreateOrgan
         updated_at: now,
         version: 1,
     };
-    state.store.create_organization(&organization).await.map_err(taken)?;
+    state
+        .store
+        .create_organization(&organization)
+        .await
+        .map_err(taken)?;
     tracing::info!(organization_id = %organization.id, "organization created");
     Ok(organization)
 }
 
 /// Reads an organization, or a 404 when it does not exist in this environment.
-pub async fn get(state: &AppState, environment_id: &str, id: &str) -> Result<Organization, ApiError> {
+pub async fn get(
+    state: &AppState,
+    environment_id: &str,
+    id: &str,
+) -> Result<Organization, ApiError> {
     state
         .store
         .get_organization(environment_id, id)
@@ -155,7 +169,11 @@ pub async fn get(state: &AppState, environment_id: &str, id: &str) -> Result<Org
 }
 
 /// Reads an organization by its external ID, or a 404.
-pub async fn get_by_external_id(state: &AppState, environment_id: &str, external_id: &str) -> Result<Organization, ApiError> {
+pub async fn get_by_external_id(
+    state: &AppState,
+    environment_id: &str,
+    external_id: &str,
+) -> Result<Organization, ApiError> {
     state
         .store
         .get_organization_by_external_id(environment_id, external_id)
@@ -199,7 +217,9 @@ pub fn list_query(params: &BTreeMap<String, String>) -> Result<ListQuery, ApiErr
                     return Err(ApiError::invalid_field(
                         key,
                         &format!("{key}_invalid"),
-                        format!("{key} must be an organization ID such as 'org_01EHZNVPK3SFK441A1RGBFSHRT'."),
+                        format!(
+                            "{key} must be an organization ID such as 'org_01EHZNVPK3SFK441A1RGBFSHRT'."
+                        ),
                     ));
                 }
                 if key == "before" {
@@ -229,8 +249,15 @@ pub fn list_query(params: &BTreeMap<String, String>) -> Result<ListQuery, ApiErr
 }
 
 /// Lists an environment's organizations.
-pub async fn list(state: &AppState, environment_id: &str, query: &ListQuery) -> Result<Page<Organization>, ApiError> {
-    Ok(state.store.list_organizations(environment_id, query).await?)
+pub async fn list(
+    state: &AppState,
+    environment_id: &str,
+    query: &ListQuery,
+) -> Result<Page<Organization>, ApiError> {
+    Ok(state
+        .store
+        .list_organizations(environment_id, query)
+        .await?)
 }
 
 /// Validates an update before any read, so bad input never costs a request.
@@ -289,7 +316,12 @@ pub async fn update(
         }
         next.updated_at = Utc::now();
 
-        if state.store.replace_organization(&current, &next).await.map_err(taken)? {
+        if state
+            .store
+            .replace_organization(&current, &next)
+            .await
+            .map_err(taken)?
+        {
             next.version = current.version + 1;
             if next.stripe_customer_id != current.stripe_customer_id {
                 tracing::info!(
@@ -319,7 +351,10 @@ async fn load_on_link(
     let Some(environment) = state.store.get_environment(environment_id).await? else {
         return Ok(None);
     };
-    let set = state.entitlement_loader.load_for_link(&environment, customer_id).await;
+    let set = state
+        .entitlement_loader
+        .load_for_link(&environment, customer_id)
+        .await;
     if set.is_none() && environment.stripe_connection.is_some() {
         tracing::warn!(
             organization_id,

@@ -44,7 +44,10 @@ pub fn external_id(value: &str) -> Result<(), ApiError> {
             format!("external_id must be 1 to {MAX_EXTERNAL_ID_CHARS} characters."),
         ));
     }
-    if !value.bytes().all(|byte| byte.is_ascii_graphic() || byte == b' ') {
+    if !value
+        .bytes()
+        .all(|byte| byte.is_ascii_graphic() || byte == b' ')
+    {
         return Err(ApiError::invalid_field(
             "external_id",
             "external_id_invalid_characters",
@@ -85,9 +88,9 @@ pub fn metadata(value: &BTreeMap<String, String>) -> Result<(), ApiError> {
 /// Checks a Stripe customer ID: `cus_` followed by letters and digits.
 pub fn stripe_customer_id(value: &str) -> Result<(), ApiError> {
     let valid = value.len() <= MAX_STRIPE_ID_CHARS
-        && value
-            .strip_prefix("cus_")
-            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_alphanumeric()));
+        && value.strip_prefix("cus_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_alphanumeric())
+        });
     if valid {
         Ok(())
     } else {
@@ -110,7 +113,9 @@ pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
         });
     if valid {
         Ok(lower)
@@ -144,12 +149,14 @@ mod tests {
 
     #[test]
     fn metadata_limits() {
-        let many: BTreeMap<String, String> =
-            (0..=MAX_METADATA_ENTRIES).map(|i| (format!("k{i}"), "v".into())).collect();
+        let many: BTreeMap<String, String> = (0..=MAX_METADATA_ENTRIES)
+            .map(|i| (format!("k{i}"), "v".into()))
+            .collect();
         assert!(metadata(&many).is_err());
         let long_key = BTreeMap::from([("k".repeat(MAX_METADATA_KEY_CHARS + 1), "v".to_owned())]);
         assert!(metadata(&long_key).is_err());
-        let long_value = BTreeMap::from([("k".to_owned(), "v".repeat(MAX_METADATA_VALUE_CHARS + 1))]);
+        let long_value =
+            BTreeMap::from([("k".to_owned(), "v".repeat(MAX_METADATA_VALUE_CHARS + 1))]);
         assert!(metadata(&long_value).is_err());
     }
 

@@ -9,7 +9,9 @@ use chrono::Utc;
 use common::backends;
 use shared::environments;
 use shared::ids;
-use shared::store::{EntitlementSet, ListQuery, Order, Organization, Store, StoreError, StripeMode};
+use shared::store::{
+    EntitlementSet, ListQuery, Order, Organization, Store, StoreError, StripeMode,
+};
 
 async fn new_environment(store: &dyn Store) -> String {
     environments::create(store, "contract", StripeMode::Test)
@@ -40,15 +42,29 @@ fn organization(environment_id: &str, name: &str) -> Organization {
 async fn environment_resolves_by_api_key_hash() {
     for backend in backends().await {
         let store = backend.store.as_ref();
-        let created = environments::create(store, "keys", StripeMode::Live).await.unwrap();
+        let created = environments::create(store, "keys", StripeMode::Live)
+            .await
+            .unwrap();
         let found = store
             .environment_id_for_api_key(&ids::hash_secret(&created.api_key))
             .await
             .unwrap();
-        assert_eq!(found.as_deref(), Some(created.environment.id.as_str()), "{}", backend.name);
-        let unknown = store.environment_id_for_api_key(&ids::hash_secret("sk_other")).await.unwrap();
+        assert_eq!(
+            found.as_deref(),
+            Some(created.environment.id.as_str()),
+            "{}",
+            backend.name
+        );
+        let unknown = store
+            .environment_id_for_api_key(&ids::hash_secret("sk_other"))
+            .await
+            .unwrap();
         assert_eq!(unknown, None, "{}", backend.name);
-        let environment = store.get_environment(&created.environment.id).await.unwrap().unwrap();
+        let environment = store
+            .get_environment(&created.environment.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(environment.mode, StripeMode::Live, "{}", backend.name);
         assert!(store.has_environments().await.unwrap(), "{}", backend.name);
     }
@@ -65,7 +81,11 @@ async fn api_key_is_stored_hashed() {
             .environment_id_for_api_key(&created.api_key)
             .await
             .unwrap();
-        assert_eq!(by_clear_text, None, "{}: a clear-text key must not resolve", backend.name);
+        assert_eq!(
+            by_clear_text, None,
+            "{}: a clear-text key must not resolve",
+            backend.name
+        );
     }
 }
 
@@ -79,13 +99,21 @@ async fn organization_round_trips() {
         created.metadata.insert("tier".into(), "gold".into());
         store.create_organization(&created).await.unwrap();
 
-        let read = store.get_organization(&environment_id, &created.id).await.unwrap();
+        let read = store
+            .get_organization(&environment_id, &created.id)
+            .await
+            .unwrap();
         assert_eq!(read.as_ref(), Some(&created), "{}", backend.name);
         let by_external = store
             .get_organization_by_external_id(&environment_id, "ext-1")
             .await
             .unwrap();
-        assert_eq!(by_external.map(|org| org.id), Some(created.id.clone()), "{}", backend.name);
+        assert_eq!(
+            by_external.map(|org| org.id),
+            Some(created.id.clone()),
+            "{}",
+            backend.name
+        );
     }
 }
 
@@ -99,10 +127,25 @@ async fn organization_invisible_to_other_environment() {
         created.external_id = Some("shared-ext".into());
         store.create_organization(&created).await.unwrap();
 
-        assert_eq!(store.get_organization(&second, &created.id).await.unwrap(), None, "{}", backend.name);
-        let by_external = store.get_organization_by_external_id(&second, "shared-ext").await.unwrap();
+        assert_eq!(
+            store.get_organization(&second, &created.id).await.unwrap(),
+            None,
+            "{}",
+            backend.name
+        );
+        let by_external = store
+            .get_organization_by_external_id(&second, "shared-ext")
+            .await
+            .unwrap();
         assert_eq!(by_external, None, "{}", backend.name);
-        assert!(!store.delete_organization(&second, &created.id).await.unwrap(), "{}", backend.name);
+        assert!(
+            !store
+                .delete_organization(&second, &created.id)
+                .await
+                .unwrap(),
+            "{}",
+            backend.name
+        );
 
         // The same external ID is free in the other environment.
         let mut other = organization(&second, "Other");
@@ -124,14 +167,23 @@ async fn external_id_is_unique_per_environment() {
         second.external_id = Some("dup".into());
         let error = store.create_organization(&second).await.unwrap_err();
         match error {
-            StoreError::Taken { field, owner_id, .. } => {
+            StoreError::Taken {
+                field, owner_id, ..
+            } => {
                 assert_eq!(field, "external_id", "{}", backend.name);
                 assert_eq!(owner_id, first.id, "{}", backend.name);
             }
             other => panic!("{}: expected Taken, got {other:?}", backend.name),
         }
-        let missing = store.get_organization(&environment_id, &second.id).await.unwrap();
-        assert_eq!(missing, None, "{}: a rejected create must write nothing", backend.name);
+        let missing = store
+            .get_organization(&environment_id, &second.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            missing, None,
+            "{}: a rejected create must write nothing",
+            backend.name
+        );
     }
 }
 
@@ -147,15 +199,46 @@ async fn replace_moves_claims() {
         let mut updated = current.clone();
         updated.external_id = Some("new-ext".into());
         updated.stripe_customer_id = Some("cus_A".into());
-        assert!(store.replace_organization(&current, &updated).await.unwrap(), "{}", backend.name);
+        assert!(
+            store
+                .replace_organization(&current, &updated)
+                .await
+                .unwrap(),
+            "{}",
+            backend.name
+        );
 
-        let stored = store.get_organization(&environment_id, &current.id).await.unwrap().unwrap();
+        let stored = store
+            .get_organization(&environment_id, &current.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.version, current.version + 1, "{}", backend.name);
-        assert_eq!(stored.stripe_customer_id.as_deref(), Some("cus_A"), "{}", backend.name);
-        let old = store.get_organization_by_external_id(&environment_id, "old-ext").await.unwrap();
-        assert_eq!(old, None, "{}: the old external ID is released", backend.name);
-        let new = store.get_organization_by_external_id(&environment_id, "new-ext").await.unwrap();
-        assert_eq!(new.map(|org| org.id), Some(current.id.clone()), "{}", backend.name);
+        assert_eq!(
+            stored.stripe_customer_id.as_deref(),
+            Some("cus_A"),
+            "{}",
+            backend.name
+        );
+        let old = store
+            .get_organization_by_external_id(&environment_id, "old-ext")
+            .await
+            .unwrap();
+        assert_eq!(
+            old, None,
+            "{}: the old external ID is released",
+            backend.name
+        );
+        let new = store
+            .get_organization_by_external_id(&environment_id, "new-ext")
+            .await
+            .unwrap();
+        assert_eq!(
+            new.map(|org| org.id),
+            Some(current.id.clone()),
+            "{}",
+            backend.name
+        );
 
         // The released external ID can be taken by another organization.
         let mut other = organization(&environment_id, "Other");
@@ -174,12 +257,24 @@ async fn replace_rejects_stale_version() {
 
         let mut first = current.clone();
         first.name = "First".into();
-        assert!(store.replace_organization(&current, &first).await.unwrap(), "{}", backend.name);
+        assert!(
+            store.replace_organization(&current, &first).await.unwrap(),
+            "{}",
+            backend.name
+        );
 
         let mut stale = current.clone();
         stale.name = "Stale".into();
-        assert!(!store.replace_organization(&current, &stale).await.unwrap(), "{}", backend.name);
-        let stored = store.get_organization(&environment_id, &current.id).await.unwrap().unwrap();
+        assert!(
+            !store.replace_organization(&current, &stale).await.unwrap(),
+            "{}",
+            backend.name
+        );
+        let stored = store
+            .get_organization(&environment_id, &current.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.name, "First", "{}", backend.name);
     }
 }
@@ -200,22 +295,46 @@ async fn customer_links_to_one_organization() {
 
         let mut also = second.clone();
         also.stripe_customer_id = Some("cus_shared".into());
-        let error = store.replace_organization(&second, &also).await.unwrap_err();
+        let error = store
+            .replace_organization(&second, &also)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&error, StoreError::Taken { field: "stripe_customer_id", owner_id, .. } if *owner_id == first.id),
             "{}: {error:?}",
             backend.name
         );
-        let unchanged = store.get_organization(&environment_id, &second.id).await.unwrap().unwrap();
-        assert_eq!(unchanged.stripe_customer_id, None, "{}: nothing half-written", backend.name);
+        let unchanged = store
+            .get_organization(&environment_id, &second.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            unchanged.stripe_customer_id, None,
+            "{}: nothing half-written",
+            backend.name
+        );
         assert_eq!(unchanged.version, second.version, "{}", backend.name);
 
         // Unlinking frees the customer for the other organization.
-        let first_now = store.get_organization(&environment_id, &first.id).await.unwrap().unwrap();
+        let first_now = store
+            .get_organization(&environment_id, &first.id)
+            .await
+            .unwrap()
+            .unwrap();
         let mut unlinked = first_now.clone();
         unlinked.stripe_customer_id = None;
-        assert!(store.replace_organization(&first_now, &unlinked).await.unwrap());
-        assert!(store.replace_organization(&second, &also).await.unwrap(), "{}", backend.name);
+        assert!(
+            store
+                .replace_organization(&first_now, &unlinked)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store.replace_organization(&second, &also).await.unwrap(),
+            "{}",
+            backend.name
+        );
     }
 }
 
@@ -242,14 +361,25 @@ async fn concurrent_links_of_one_customer_one_wins() {
             };
             let (a, b) = tokio::join!(link(first.clone()), link(second.clone()));
             let outcomes = [a.unwrap(), b.unwrap()];
-            let wins = outcomes.iter().filter(|outcome| matches!(outcome, Ok(true))).count();
+            let wins = outcomes
+                .iter()
+                .filter(|outcome| matches!(outcome, Ok(true)))
+                .count();
             let taken = outcomes
                 .iter()
                 .filter(|outcome| matches!(outcome, Err(StoreError::Taken { .. })))
                 .count();
-            let retry = outcomes.iter().filter(|outcome| matches!(outcome, Ok(false))).count();
+            let retry = outcomes
+                .iter()
+                .filter(|outcome| matches!(outcome, Ok(false)))
+                .count();
             assert_eq!(wins, 1, "{} round {round}: {outcomes:?}", backend.name);
-            assert_eq!(taken + retry, 1, "{} round {round}: {outcomes:?}", backend.name);
+            assert_eq!(
+                taken + retry,
+                1,
+                "{} round {round}: {outcomes:?}",
+                backend.name
+            );
 
             let linked: Vec<Option<String>> = [&first.id, &second.id]
                 .into_iter()
@@ -268,8 +398,15 @@ async fn concurrent_links_of_one_customer_one_wins() {
                 })
                 .collect::<futures::future::JoinAll<_>>()
                 .await;
-            let holders = linked.iter().filter(|customer_id| customer_id.is_some()).count();
-            assert_eq!(holders, 1, "{} round {round}: exactly one organization holds it", backend.name);
+            let holders = linked
+                .iter()
+                .filter(|customer_id| customer_id.is_some())
+                .count();
+            assert_eq!(
+                holders, 1,
+                "{} round {round}: exactly one organization holds it",
+                backend.name
+            );
         }
     }
 }
@@ -289,9 +426,29 @@ async fn delete_releases_claims() {
         });
         store.create_organization(&created).await.unwrap();
 
-        assert!(store.delete_organization(&environment_id, &created.id).await.unwrap(), "{}", backend.name);
-        assert!(!store.delete_organization(&environment_id, &created.id).await.unwrap(), "{}", backend.name);
-        assert_eq!(store.get_organization(&environment_id, &created.id).await.unwrap(), None);
+        assert!(
+            store
+                .delete_organization(&environment_id, &created.id)
+                .await
+                .unwrap(),
+            "{}",
+            backend.name
+        );
+        assert!(
+            !store
+                .delete_organization(&environment_id, &created.id)
+                .await
+                .unwrap(),
+            "{}",
+            backend.name
+        );
+        assert_eq!(
+            store
+                .get_organization(&environment_id, &created.id)
+                .await
+                .unwrap(),
+            None
+        );
 
         let mut reuse = organization(&environment_id, "Reuse");
         reuse.external_id = Some("gone".into());
@@ -320,9 +477,17 @@ async fn list_pages_cover_everything_once() {
 
             // Forward with `after`.
             let mut seen = Vec::new();
-            let mut query = ListQuery { limit: 3, before: None, after: None, order };
+            let mut query = ListQuery {
+                limit: 3,
+                before: None,
+                after: None,
+                order,
+            };
             loop {
-                let page = store.list_organizations(&environment_id, &query).await.unwrap();
+                let page = store
+                    .list_organizations(&environment_id, &query)
+                    .await
+                    .unwrap();
                 seen.extend(page.data.iter().map(|org| org.id.clone()));
                 match page.after {
                     Some(after) => query.after = Some(after),
@@ -332,15 +497,45 @@ async fn list_pages_cover_everything_once() {
             assert_eq!(seen, expected, "{} {order:?}: forward pages", backend.name);
 
             // Backward with `before`, from the last page.
-            let last_page = ListQuery { limit: 3, before: None, after: Some(expected[3].clone()), order };
-            let page = store.list_organizations(&environment_id, &last_page).await.unwrap();
+            let last_page = ListQuery {
+                limit: 3,
+                before: None,
+                after: Some(expected[3].clone()),
+                order,
+            };
+            let page = store
+                .list_organizations(&environment_id, &last_page)
+                .await
+                .unwrap();
             assert_eq!(page.data.len(), 3, "{} {order:?}", backend.name);
-            assert_eq!(page.after, None, "{} {order:?}: nothing after the last page", backend.name);
-            let previous = ListQuery { limit: 3, before: page.before.clone(), after: None, order };
-            let page = store.list_organizations(&environment_id, &previous).await.unwrap();
+            assert_eq!(
+                page.after, None,
+                "{} {order:?}: nothing after the last page",
+                backend.name
+            );
+            let previous = ListQuery {
+                limit: 3,
+                before: page.before.clone(),
+                after: None,
+                order,
+            };
+            let page = store
+                .list_organizations(&environment_id, &previous)
+                .await
+                .unwrap();
             let ids: Vec<String> = page.data.iter().map(|org| org.id.clone()).collect();
-            assert_eq!(ids, expected[1..4].to_vec(), "{} {order:?}: previous page", backend.name);
-            assert_eq!(page.before.as_deref(), Some(expected[1].as_str()), "{} {order:?}", backend.name);
+            assert_eq!(
+                ids,
+                expected[1..4].to_vec(),
+                "{} {order:?}: previous page",
+                backend.name
+            );
+            assert_eq!(
+                page.before.as_deref(),
+                Some(expected[1].as_str()),
+                "{} {order:?}",
+                backend.name
+            );
         }
     }
 }

@@ -24,15 +24,19 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{id}",
             get(get_one).put(update).delete(delete),
         )
-        .route("/organizations/external_id/{external_id}", get(get_by_external_id))
+        .route(
+            "/organizations/external_id/{external_id}",
+            get(get_by_external_id),
+        )
         .with_state(state)
 }
 
 fn path_value(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(value)| value).map_err(|rejection| ApiError::BadRequest {
-        code: "invalid_path",
-        message: format!("The path is invalid: {}.", rejection.body_text()),
-    })
+    path.map(|Path(value)| value)
+        .map_err(|rejection| ApiError::BadRequest {
+            code: "invalid_path",
+            message: format!("The path is invalid: {}.", rejection.body_text()),
+        })
 }
 
 async fn create(
@@ -41,7 +45,11 @@ async fn create(
     JsonBody(request): JsonBody<CreateOrganization>,
 ) -> Result<Response, ApiError> {
     let organization = organizations::create(&state, &auth.environment_id, request).await?;
-    Ok((StatusCode::CREATED, Json(organizations::to_json(&organization))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(organizations::to_json(&organization)),
+    )
+        .into_response())
 }
 
 async fn get_one(
@@ -60,7 +68,8 @@ async fn get_by_external_id(
     external_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let external_id = path_value(external_id)?;
-    let organization = organizations::get_by_external_id(&state, &auth.environment_id, &external_id).await?;
+    let organization =
+        organizations::get_by_external_id(&state, &auth.environment_id, &external_id).await?;
     Ok(Json(organizations::to_json(&organization)).into_response())
 }
 

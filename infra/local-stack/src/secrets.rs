@@ -22,10 +22,13 @@ const FILE_NAME: &str = "local-secrets.json";
 pub fn load_or_create(data_dir: &Path) -> anyhow::Result<LocalSecrets> {
     let path = data_dir.join(FILE_NAME);
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        return serde_json::from_str(&text).with_context(|| format!("{} is not valid; delete it to start over", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid; delete it to start over", path.display()));
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let secrets = LocalSecrets {
         key_encryption_key: base64_32_bytes(),
         cookie_password: ids::new_secret(""),
@@ -52,7 +55,9 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(contents)?;
     Ok(())
 }

@@ -64,8 +64,16 @@ pub fn parse_table_definition(template: &str) -> anyhow::Result<TableDefinition>
 }
 
 /// Creates the table unless it exists, then enables its TTL. Returns `true` when it was created.
-pub async fn ensure_table(client: &Client, table_name: &str, definition: &TableDefinition) -> anyhow::Result<bool> {
-    let existing = client.list_tables().send().await.context("ListTables failed")?;
+pub async fn ensure_table(
+    client: &Client,
+    table_name: &str,
+    definition: &TableDefinition,
+) -> anyhow::Result<bool> {
+    let existing = client
+        .list_tables()
+        .send()
+        .await
+        .context("ListTables failed")?;
     if existing.table_names().iter().any(|name| name == table_name) {
         return Ok(false);
     }
@@ -94,7 +102,12 @@ pub async fn ensure_table(client: &Client, table_name: &str, definition: &TableD
             "RANGE" => KeyType::Range,
             other => bail!("key {name} has unsupported type {other}"),
         };
-        request = request.key_schema(KeySchemaElement::builder().attribute_name(name).key_type(kind).build()?);
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()?,
+        );
     }
     request.send().await.context("CreateTable failed")?;
 
@@ -124,9 +137,19 @@ mod tests {
         let definition = parse_table_definition(TEMPLATE).unwrap();
         assert_eq!(
             definition.key_schema,
-            vec![("pk".to_owned(), "HASH".to_owned()), ("sk".to_owned(), "RANGE".to_owned())]
+            vec![
+                ("pk".to_owned(), "HASH".to_owned()),
+                ("sk".to_owned(), "RANGE".to_owned())
+            ]
         );
-        assert_eq!(definition.ttl_attribute.as_deref(), Some(shared::store::keys::TTL));
-        assert!(definition.attributes.contains(&("pk".to_owned(), "S".to_owned())));
+        assert_eq!(
+            definition.ttl_attribute.as_deref(),
+            Some(shared::store::keys::TTL)
+        );
+        assert!(
+            definition
+                .attributes
+                .contains(&("pk".to_owned(), "S".to_owned()))
+        );
     }
 }

@@ -16,7 +16,11 @@ pub enum StripeMode {
 impl StripeMode {
     /// The mode of Stripe objects with this `livemode` flag.
     pub fn from_livemode(livemode: bool) -> Self {
-        if livemode { StripeMode::Live } else { StripeMode::Test }
+        if livemode {
+            StripeMode::Live
+        } else {
+            StripeMode::Test
+        }
     }
 
     pub fn is_live(self) -> bool {
@@ -46,7 +50,7 @@ pub struct StripeConnection {
 
 /// An isolated tenant of the service: its API keys, client ID, signing keys, organizations, users,
 /// sessions and Stripe connection belong to it alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Environment {
     /// The environment ID, which is also its client ID (`client_…`).
     pub id: String,
@@ -58,9 +62,16 @@ pub struct Environment {
     /// Whether tokens carry the `entitlements` claim while Stripe is connected.
     #[serde(default = "default_true")]
     pub entitlements_enabled: bool,
-    /// Signing keys with their encrypted private halves.
+    /// Signing keys (`Next`, `Active`, `Previous`) with their encrypted private halves.
     #[serde(default)]
-    pub signing_keys: Vec<serde_json::Value>,
+    pub signing_keys: Vec<crate::tokens::StoredSigningKey>,
+}
+
+impl PartialEq for Environment {
+    /// Compares the serialized forms, because signing keys do not implement `PartialEq`.
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
+    }
 }
 
 fn default_true() -> bool {
@@ -176,7 +187,11 @@ impl ListQuery {
             }
         } else {
             Page {
-                before: if self.after.is_some() { first_id(&fetched) } else { None },
+                before: if self.after.is_some() {
+                    first_id(&fetched)
+                } else {
+                    None
+                },
                 after: if more { last_id(&fetched) } else { None },
                 data: fetched,
             }

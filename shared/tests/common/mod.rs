@@ -19,11 +19,14 @@ pub struct Backend {
 
 /// The DynamoDB endpoint and table of this run, when one is configured.
 pub fn dynamodb() -> Option<(String, String)> {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|value| !value.is_empty());
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|value| !value.is_empty());
     if endpoint.is_none() && std::env::var("REQUIRE_DYNAMODB").as_deref() == Ok("1") {
         panic!("REQUIRE_DYNAMODB=1 but DYNAMODB_ENDPOINT is not set; run scripts/test.sh");
     }
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| shared::config::DEFAULT_TABLE_NAME.into());
+    let table =
+        std::env::var("TABLE_NAME").unwrap_or_else(|_| shared::config::DEFAULT_TABLE_NAME.into());
     endpoint.map(|endpoint| (endpoint, table))
 }
 

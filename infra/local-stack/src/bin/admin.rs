@@ -8,7 +8,11 @@ use shared::environments;
 use shared::store::{DynamoStore, EmbeddedStore, Store, StripeMode};
 
 #[derive(Debug, Parser)]
-#[command(name = "admin", version, about = "Administers environments and the table")]
+#[command(
+    name = "admin",
+    version,
+    about = "Administers environments and the table"
+)]
 struct Args {
     /// The DynamoDB table.
     #[arg(long, env = "TABLE_NAME", default_value = shared::config::DEFAULT_TABLE_NAME, global = true)]
@@ -53,15 +57,31 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.command {
         Command::CreateTable => {
-            let store = DynamoStore::connect(args.table_name.clone(), args.dynamodb_endpoint.as_deref(), None).await;
+            let store = DynamoStore::connect(
+                args.table_name.clone(),
+                args.dynamodb_endpoint.as_deref(),
+                None,
+            )
+            .await;
             let definition = table::parse_table_definition(table::TEMPLATE)?;
-            let created = table::ensure_table(store.client(), &args.table_name, &definition).await?;
-            println!("{}", serde_json::json!({ "table": args.table_name, "created": created }));
+            let created =
+                table::ensure_table(store.client(), &args.table_name, &definition).await?;
+            println!(
+                "{}",
+                serde_json::json!({ "table": args.table_name, "created": created })
+            );
         }
         Command::CreateEnvironment { name, mode } => {
             let store: Box<dyn Store> = match &args.data_dir {
                 Some(dir) => Box::new(EmbeddedStore::open(&dir.join("store"))?),
-                None => Box::new(DynamoStore::connect(args.table_name.clone(), args.dynamodb_endpoint.as_deref(), None).await),
+                None => Box::new(
+                    DynamoStore::connect(
+                        args.table_name.clone(),
+                        args.dynamodb_endpoint.as_deref(),
+                        None,
+                    )
+                    .await,
+                ),
             };
             let mode = match mode {
                 Mode::Test => StripeMode::Test,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use local_stack::{Options, app, bind, first_environment, local_config, open_store};
+use local_stack::{Options, app, bind, first_environment, key_encryption_key, local_config, open_store};
 use shared::config::Config;
 use shared::state::AppState;
 
@@ -49,11 +49,13 @@ async fn main() -> anyhow::Result<()> {
 
     let (listener, address) = bind(options.port).await?;
     let base_url = format!("http://{address}");
-    if let Some(credentials) = first_environment(store.as_ref(), &base_url).await? {
+    let kek = key_encryption_key(&config)?;
+    if let Some(credentials) = first_environment(store.as_ref(), &base_url, &kek).await? {
         let json = serde_json::to_string_pretty(&credentials)?;
         println!("Created a first environment. Its API key is shown only now:\n{json}");
         if let Some(path) = &options.credentials_file {
-            std::fs::write(path, format!("{json}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, format!("{json}\n"))
+                .with_context(|| format!("cannot write {}", path.display()))?;
             println!("Wrote the credentials to {}", path.display());
         }
     }
@@ -69,7 +71,8 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("Or: curl -H 'Authorization: Bearer <api_key>' {base_url}/organizations");
 
-    let state = AppState::new(store, config);
+    let signer = shared::state::signer_from_config(&config)?;
+    let state = AppState::new(store, config).with_signer(signer);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

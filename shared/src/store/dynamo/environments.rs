@@ -20,7 +20,11 @@ struct EnvironmentListing {
 
 #[async_trait]
 impl EnvironmentStore for DynamoStore {
-    async fn create_environment(&self, environment: &Environment, api_key_hash: &str) -> StoreResult<()> {
+    async fn create_environment(
+        &self,
+        environment: &Environment,
+        api_key_hash: &str,
+    ) -> StoreResult<()> {
         let environment_item = to_item(
             &keys::environment_partition(&environment.id),
             keys::ENVIRONMENT_SORT,

@@ -13,9 +13,7 @@ use super::{
     string_attribute, to_item,
 };
 use crate::store::keys::{self, PK, SK};
-use crate::store::{
-    ListQuery, Organization, OrganizationStore, Page, StoreError, StoreResult,
-};
+use crate::store::{ListQuery, Organization, OrganizationStore, Page, StoreError, StoreResult};
 
 /// The item that claims a unique value for one organization.
 #[derive(Serialize, Deserialize)]
@@ -57,7 +55,12 @@ enum Step {
 }
 
 impl DynamoStore {
-    fn claim_put(&self, partition: &str, claim: &ClaimKey, organization_id: &str) -> StoreResult<TransactWriteItem> {
+    fn claim_put(
+        &self,
+        partition: &str,
+        claim: &ClaimKey,
+        organization_id: &str,
+    ) -> StoreResult<TransactWriteItem> {
         let item = to_item(
             partition,
             &claim.sort_key,
@@ -75,7 +78,12 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn claim_delete(&self, partition: &str, claim: &ClaimKey, organization_id: &str) -> StoreResult<TransactWriteItem> {
+    fn claim_delete(
+        &self,
+        partition: &str,
+        claim: &ClaimKey,
+        organization_id: &str,
+    ) -> StoreResult<TransactWriteItem> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key(PK, string(partition))
@@ -129,9 +137,16 @@ impl DynamoStore {
         Ok(false)
     }
 
-    async fn read_organization(&self, environment_id: &str, id: &str) -> StoreResult<Option<Organization>> {
+    async fn read_organization(
+        &self,
+        environment_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Organization>> {
         let item = self
-            .get_item(&keys::environment_partition(environment_id), &keys::organization_sort(id))
+            .get_item(
+                &keys::environment_partition(environment_id),
+                &keys::organization_sort(id),
+            )
             .await?;
         item.map(from_item).transpose()
     }
@@ -141,7 +156,11 @@ impl DynamoStore {
 impl OrganizationStore for DynamoStore {
     async fn create_organization(&self, organization: &Organization) -> StoreResult<()> {
         let partition = keys::environment_partition(&organization.environment_id);
-        let item = to_item(&partition, &keys::organization_sort(&organization.id), organization)?;
+        let item = to_item(
+            &partition,
+            &keys::organization_sort(&organization.id),
+            organization,
+        )?;
         let mut steps = vec![(Step::Organization, self.put_new(item)?)];
         for claim in claims(organization) {
             let put = self.claim_put(&partition, &claim, &organization.id)?;
@@ -163,7 +182,11 @@ impl OrganizationStore for DynamoStore {
         }
     }
 
-    async fn get_organization(&self, environment_id: &str, id: &str) -> StoreResult<Option<Organization>> {
+    async fn get_organization(
+        &self,
+        environment_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Organization>> {
         self.read_organization(environment_id, id).await
     }
 
@@ -186,7 +209,8 @@ impl OrganizationStore for DynamoStore {
             .await?;
         // The claim and the organization are written together, so they agree unless a write
         // landed between the two reads.
-        Ok(organization.filter(|organization| organization.external_id.as_deref() == Some(external_id)))
+        Ok(organization
+            .filter(|organization| organization.external_id.as_deref() == Some(external_id)))
     }
 
     async fn list_organizations(
@@ -225,7 +249,11 @@ impl OrganizationStore for DynamoStore {
         Ok(query.finish_page(organizations, |organization| &organization.id))
     }
 
-    async fn replace_organization(&self, current: &Organization, updated: &Organization) -> StoreResult<bool> {
+    async fn replace_organization(
+        &self,
+        current: &Organization,
+        updated: &Organization,
+    ) -> StoreResult<bool> {
         let partition = keys::environment_partition(&current.environment_id);
         let mut next = updated.clone();
         next.version = current.version + 1;
@@ -236,13 +264,19 @@ impl OrganizationStore for DynamoStore {
             .condition_expression("version = :version")
             .expression_attribute_values(":version", number(current.version))
             .build()?;
-        let mut steps = vec![(Step::Organization, TransactWriteItem::builder().put(put).build())];
+        let mut steps = vec![(
+            Step::Organization,
+            TransactWriteItem::builder().put(put).build(),
+        )];
 
         let old_claims = claims(current);
         let new_claims = claims(&next);
         for claim in &old_claims {
             if !new_claims.iter().any(|new| new.sort_key == claim.sort_key) {
-                steps.push((Step::ClaimDelete, self.claim_delete(&partition, claim, &current.id)?));
+                steps.push((
+                    Step::ClaimDelete,
+                    self.claim_delete(&partition, claim, &current.id)?,
+                ));
             }
         }
         for claim in new_claims {
@@ -273,9 +307,15 @@ impl OrganizationStore for DynamoStore {
                 .condition_expression("version = :version")
                 .expression_attribute_values(":version", number(current.version))
                 .build()?;
-            let mut steps = vec![(Step::Organization, TransactWriteItem::builder().delete(delete).build())];
+            let mut steps = vec![(
+                Step::Organization,
+                TransactWriteItem::builder().delete(delete).build(),
+            )];
             for claim in claims(&current) {
-                steps.push((Step::ClaimDelete, self.claim_delete(&partition, &claim, id)?));
+                steps.push((
+                    Step::ClaimDelete,
+                    self.claim_delete(&partition, &claim, id)?,
+                ));
             }
             if self.run_organization_transaction(steps).await? {
                 return Ok(true);

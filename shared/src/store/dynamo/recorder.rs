@@ -96,7 +96,8 @@ impl Intercept for RequestRecorder {
             started: Instant::now(),
             finished: None,
         });
-        cfg.interceptor_state().store_put(RequestIndex(log.len() - 1));
+        cfg.interceptor_state()
+            .store_put(RequestIndex(log.len() - 1));
         Ok(())
     }
 

@@ -14,9 +14,16 @@ struct ApiKeyRecord {
 
 #[async_trait]
 impl EnvironmentStore for EmbeddedStore {
-    async fn create_environment(&self, environment: &Environment, api_key_hash: &str) -> StoreResult<()> {
+    async fn create_environment(
+        &self,
+        environment: &Environment,
+        api_key_hash: &str,
+    ) -> StoreResult<()> {
         let mut items = self.items();
-        let environment_key = key(keys::environment_partition(&environment.id), keys::ENVIRONMENT_SORT);
+        let environment_key = key(
+            keys::environment_partition(&environment.id),
+            keys::ENVIRONMENT_SORT,
+        );
         let api_key_key = key(keys::api_key_partition(api_key_hash), keys::API_KEY_SORT);
         let listing_key = key(keys::ENVIRONMENTS_PARTITION, environment.id.clone());
         for existing in [&environment_key, &api_key_key, &listing_key] {

@@ -15,10 +15,18 @@ struct Claim {
 fn claims(organization: &Organization) -> Vec<(&'static str, String, String)> {
     let mut claims = Vec::new();
     if let Some(external_id) = &organization.external_id {
-        claims.push(("external_id", external_id.clone(), keys::external_id_sort(external_id)));
+        claims.push((
+            "external_id",
+            external_id.clone(),
+            keys::external_id_sort(external_id),
+        ));
     }
     if let Some(customer_id) = &organization.stripe_customer_id {
-        claims.push(("stripe_customer_id", customer_id.clone(), keys::customer_sort(customer_id)));
+        claims.push((
+            "stripe_customer_id",
+            customer_id.clone(),
+            keys::customer_sort(customer_id),
+        ));
     }
     claims
 }
@@ -67,14 +75,23 @@ impl OrganizationStore for EmbeddedStore {
             });
         }
         check_claims_free(&items, organization)?;
-        let mut writes = vec![Write::Put(key(partition, sort_key), to_value(organization)?)];
+        let mut writes = vec![Write::Put(
+            key(partition, sort_key),
+            to_value(organization)?,
+        )];
         writes.extend(claim_writes(organization)?);
         items.commit(writes)
     }
 
-    async fn get_organization(&self, environment_id: &str, id: &str) -> StoreResult<Option<Organization>> {
-        self.items()
-            .get(&keys::environment_partition(environment_id), &keys::organization_sort(id))
+    async fn get_organization(
+        &self,
+        environment_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Organization>> {
+        self.items().get(
+            &keys::environment_partition(environment_id),
+            &keys::organization_sort(id),
+        )
     }
 
     async fn get_organization_by_external_id(
@@ -107,7 +124,11 @@ impl OrganizationStore for EmbeddedStore {
         Ok(query.finish_page(organizations, |organization| &organization.id))
     }
 
-    async fn replace_organization(&self, current: &Organization, updated: &Organization) -> StoreResult<bool> {
+    async fn replace_organization(
+        &self,
+        current: &Organization,
+        updated: &Organization,
+    ) -> StoreResult<bool> {
         let mut items = self.items();
         let partition = keys::environment_partition(&current.environment_id);
         let sort_key = keys::organization_sort(&current.id);
