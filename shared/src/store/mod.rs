@@ -8,13 +8,19 @@
 pub mod dynamo;
 pub mod embedded;
 pub mod keys;
+mod oauth;
+mod stripe;
 mod types;
+mod users;
 
 use async_trait::async_trait;
 
+pub use self::oauth::*;
+pub use self::stripe::*;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
 pub use types::*;
+pub use users::*;
 
 /// A store failure. Expected outcomes (not found, a taken unique value) are return values of the
 /// trait methods, so this enum only carries what callers cannot act on, plus conflicts.
@@ -53,7 +59,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait EnvironmentStore: Send + Sync {
     /// Creates an environment together with its first API key, stored by its hash.
-    async fn create_environment(&self, environment: &Environment, api_key_hash: &str) -> StoreResult<()>;
+    async fn create_environment(
+        &self,
+        environment: &Environment,
+        api_key_hash: &str,
+    ) -> StoreResult<()>;
 
     /// Reads an environment by ID (which is also its client ID).
     async fn get_environment(&self, id: &str) -> StoreResult<Option<Environment>>;
@@ -72,7 +82,11 @@ pub trait OrganizationStore: Send + Sync {
     /// customer already belongs to another organization of the environment.
     async fn create_organization(&self, organization: &Organization) -> StoreResult<()>;
 
-    async fn get_organization(&self, environment_id: &str, id: &str) -> StoreResult<Option<Organization>>;
+    async fn get_organization(
+        &self,
+        environment_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Organization>>;
 
     async fn get_organization_by_external_id(
         &self,
@@ -89,7 +103,11 @@ pub trait OrganizationStore: Send + Sync {
     /// Writes `updated` over `current`, provided the stored record still has `current.version`.
     /// Moves the external-ID and customer claims when they change. Returns `Ok(false)` when the
     /// record changed or disappeared since it was read, so the caller can read again and retry.
-    async fn replace_organization(&self, current: &Organization, updated: &Organization) -> StoreResult<bool>;
+    async fn replace_organization(
+        &self,
+        current: &Organization,
+        updated: &Organization,
+    ) -> StoreResult<bool>;
 
     /// Deletes an organization with its external-ID and customer claims. Returns `false` when it
     /// did not exist.
@@ -97,6 +115,25 @@ pub trait OrganizationStore: Send + Sync {
 }
 
 /// Everything the functions need from storage.
-pub trait Store: EnvironmentStore + OrganizationStore {}
+pub trait Store:
+    EnvironmentStore
+    + OrganizationStore
+    + UserStore
+    + SessionStore
+    + IdempotencyStore
+    + StripeStore
+    + ConnectStore
+{
+}
 
-impl<T: EnvironmentStore + OrganizationStore> Store for T {}
+impl<
+    T: EnvironmentStore
+        + OrganizationStore
+        + UserStore
+        + SessionStore
+        + IdempotencyStore
+        + StripeStore
+        + ConnectStore,
+> Store for T
+{
+}

@@ -2,8 +2,13 @@
 //! [`super::keys`], condition expressions on every uniqueness rule and state transition.
 
 mod environments;
+mod idempotency;
+mod oauth;
 mod organizations;
 mod recorder;
+mod sessions;
+mod stripe;
+mod users;
 
 use std::collections::HashMap;
 
@@ -52,12 +57,18 @@ impl DynamoStore {
             // A local endpoint such as DynamoDB Local accepts any credentials. Giving region and
             // credentials here keeps the SDK from asking the instance metadata service for them.
             loader = loader.endpoint_url(endpoint);
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
                 loader = loader.region(aws_config::Region::new("us-east-1"));
             }
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
                 loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local", "local", None, None, "local-endpoint",
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "local-endpoint",
                 ));
             }
         }

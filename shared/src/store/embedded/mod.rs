@@ -5,7 +5,12 @@
 //! DynamoDB evaluates on the server are plain checks under that lock.
 
 mod environments;
+mod idempotency;
+mod oauth;
 mod organizations;
+mod sessions;
+mod stripe;
+mod users;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -73,17 +78,18 @@ impl EmbeddedStore {
         let table = read.open_table(ITEMS).map_err(file_error)?;
         for entry in table.iter().map_err(file_error)? {
             let (key, value) = entry.map_err(file_error)?;
-            let (pk, sk) = key
-                .value()
-                .split_once(KEY_SEPARATOR)
-                .ok_or_else(|| StoreError::Corrupt {
+            let (pk, sk) =
+                key.value()
+                    .split_once(KEY_SEPARATOR)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: key.value().to_owned(),
+                        reason: "key has no separator".into(),
+                    })?;
+            let item: Value =
+                serde_json::from_slice(value.value()).map_err(|error| StoreError::Corrupt {
                     key: key.value().to_owned(),
-                    reason: "key has no separator".into(),
+                    reason: error.to_string(),
                 })?;
-            let item: Value = serde_json::from_slice(value.value()).map_err(|error| StoreError::Corrupt {
-                key: key.value().to_owned(),
-                reason: error.to_string(),
-            })?;
             map.insert((pk.to_owned(), sk.to_owned()), item);
         }
         drop(table);
@@ -100,7 +106,9 @@ impl EmbeddedStore {
     pub(crate) fn items(&self) -> MutexGuard<'_, Items> {
         // A panic while the lock was held cannot leave a half-applied write: commits apply to
         // memory only after the file write succeeded, in one step.
-        self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -199,7 +207,10 @@ impl Items {
                         Write::Put((pk, sk), item) => {
                             let bytes = serde_json::to_vec(item).map_err(StoreError::backend)?;
                             table
-                                .insert(format!("{pk}{KEY_SEPARATOR}{sk}").as_str(), bytes.as_slice())
+                                .insert(
+                                    format!("{pk}{KEY_SEPARATOR}{sk}").as_str(),
+                                    bytes.as_slice(),
+                                )
                                 .map_err(file_error)?;
                         }
                         Write::Delete((pk, sk)) => {

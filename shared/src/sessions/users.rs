@@ -1,0 +1,400 @@
+//! Users in the WorkOS API: the create body, field rules, password hashing and the
+//! snake_case `user` object.
+//!
+//! Passwords are hashed with Argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes, 1 lane)
+//! on a blocking thread. An email address is unique per environment, compared in lowercase. A
+//! taken address gets the error WorkOS returns for it: HTTP 400 with code `user_creation_error`
+//! and `errors: [{code: "email_not_available"}]`, which the Node SDK raises as a
+//! `BadRequestException`.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use argon2::password_hash::SaltString;
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use chrono::Utc;
+use http::StatusCode;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::ids;
+use crate::organizations::timestamp;
+use crate::state::AppState;
+use crate::store::{StoreError, User};
+use crate::validate;
+
+/// Shortest accepted password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest accepted password, in bytes; it bounds the work of hashing a request.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest accepted email address, in characters (the SMTP path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest accepted URL of a profile picture, in characters.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// The body of `POST /user_management/users`.
+#[derive(Debug, Deserialize)]
+pub struct CreateUser {
+    pub email: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A hash to import instead of a password; only `password_hash_type: "argon2"` (a PHC
+    /// string) is supported.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub password_hash_type: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub profile_picture_url: Option<String>,
+}
+
+/// A hash that no password matches, verified when the email is unknown so that an unknown
+/// address takes as long as a wrong password.
+static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
+    let mut password = [0u8; 32];
+    rand::rng().fill_bytes(&mut password);
+    hash_password_blocking(&password).ok()
+});
+
+fn hash_password_blocking(password: &[u8]) -> Result<String, argon2::password_hash::Error> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt)?;
+    Ok(Argon2::default()
+        .hash_password(password, &salt)?
+        .to_string())
+}
+
+/// Hashes a password with Argon2id on a blocking thread.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password_blocking(password.as_bytes()))
+        .await
+        .map_err(|error| ApiError::Internal(anyhow::Error::new(error)))?
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("password hashing failed: {error}")))
+}
+
+/// Checks a password against a user's stored hash on a blocking thread. A missing user or a user
+/// without a password is checked against a dummy hash and never matches.
+pub async fn verify_password(user: Option<&User>, password: String) -> bool {
+    let stored = user.and_then(|user| user.password_hash.clone());
+    let has_password = stored.is_some();
+    let result = tokio::task::spawn_blocking(move || {
+        let Some(hash) = stored.or_else(|| DUMMY_HASH.clone()) else {
+            return false;
+        };
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+    .await;
+    has_password && result.unwrap_or(false)
+}
+
+/// Checks an email address: one `@`, a non-empty local part, a domain with a dot, no spaces or
+/// control characters, at most [`MAX_EMAIL_CHARS`] characters. Returns it trimmed.
+pub fn email(value: &str) -> Result<String, ApiError> {
+    let trimmed = value.trim();
+    let invalid = || {
+        ApiError::invalid_field(
+            "email",
+            "email_invalid",
+            "email must be an email address such as 'marcelina@example.com'.",
+        )
+    };
+    if trimmed.is_empty() {
+        return Err(ApiError::invalid_field(
+            "email",
+            "email_required",
+            "email must not be empty.",
+        ));
+    }
+    if trimmed.chars().count() > MAX_EMAIL_CHARS {
+        return Err(ApiError::invalid_field(
+            "email",
+            "email_too_long",
+            format!("email must be at most {MAX_EMAIL_CHARS} characters."),
+        ));
+    }
+    if trimmed
+        .chars()
+        .any(|character| character.is_whitespace() || character.is_control())
+    {
+        return Err(invalid());
+    }
+    let Some((local, domain)) = trimmed.split_once('@') else {
+        return Err(invalid());
+    };
+    let domain_valid = !domain.contains('@')
+        && domain.contains('.')
+        && domain.split('.').all(|label| !label.is_empty());
+    if local.is_empty() || !domain_valid {
+        return Err(invalid());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Trims an optional name; an empty one counts as absent.
+fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(name) => validate::name(field, name).map(Some),
+    }
+}
+
+fn password(value: &str) -> Result<(), ApiError> {
+    if value.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::invalid_field(
+            "password",
+            "password_too_short",
+            format!("password must be at least {MIN_PASSWORD_CHARS} characters."),
+        ));
+    }
+    if value.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid_field(
+            "password",
+            "password_too_long",
+            format!("password must be at most {MAX_PASSWORD_BYTES} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an imported hash: only Argon2 PHC strings are accepted.
+fn imported_hash(hash: &str, hash_type: Option<&str>) -> Result<String, ApiError> {
+    if hash_type != Some("argon2") {
+        return Err(ApiError::invalid_field(
+            "password_hash_type",
+            "password_hash_type_unsupported",
+            "password_hash_type must be 'argon2'; other imported hash types are not supported by this service.",
+        ));
+    }
+    let parsed = PasswordHash::new(hash).map_err(|_| {
+        ApiError::invalid_field(
+            "password_hash",
+            "password_hash_invalid",
+            "password_hash must be an Argon2 hash in PHC string format ('$argon2id$v=19$…').",
+        )
+    })?;
+    if !parsed.algorithm.as_str().starts_with("argon2") {
+        return Err(ApiError::invalid_field(
+            "password_hash",
+            "password_hash_invalid",
+            "password_hash must be an Argon2 hash in PHC string format ('$argon2id$v=19$…').",
+        ));
+    }
+    Ok(hash.to_owned())
+}
+
+fn email_not_available() -> ApiError {
+    let mut extra = Map::new();
+    extra.insert(
+        "errors".into(),
+        json!([{ "field": "email", "code": "email_not_available", "message": "This email is not available." }]),
+    );
+    // WorkOS returns, for a taken address, with a 400 that carries `code` and `errors`.
+    ApiError::Authentication {
+        status: StatusCode::BAD_REQUEST,
+        code: "user_creation_error",
+        message: "Could not create user.".into(),
+        extra,
+    }
+}
+
+/// Creates a user in an environment.
+pub async fn create(
+    state: &AppState,
+    environment_id: &str,
+    request: CreateUser,
+) -> Result<User, ApiError> {
+    let email = email(&request.email)?;
+    let first_name = optional_name("first_name", request.first_name.as_deref())?;
+    let last_name = optional_name("last_name", request.last_name.as_deref())?;
+    let name = optional_name("name", request.name.as_deref())?;
+    if let Some(external_id) = &request.external_id {
+        validate::external_id(external_id)?;
+    }
+    let metadata = request.metadata.unwrap_or_default();
+    validate::metadata(&metadata)?;
+    if let Some(url) = &request.profile_picture_url
+        && (url.chars().count() > MAX_URL_CHARS || url::Url::parse(url).is_err())
+    {
+        return Err(ApiError::invalid_field(
+            "profile_picture_url",
+            "profile_picture_url_invalid",
+            format!(
+                "profile_picture_url must be an absolute URL of at most {MAX_URL_CHARS} characters."
+            ),
+        ));
+    }
+    let password_hash = match (&request.password, &request.password_hash) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "password_hash",
+                "password_and_hash_exclusive",
+                "Pass either password or password_hash, not both.",
+            ));
+        }
+        (Some(plain), None) => {
+            password(plain)?;
+            Some(hash_password(plain.clone()).await?)
+        }
+        (None, Some(hash)) => Some(imported_hash(hash, request.password_hash_type.as_deref())?),
+        (None, None) => None,
+    };
+
+    let now = Utc::now();
+    let user = User {
+        id: ids::new_id("user"),
+        environment_id: environment_id.to_owned(),
+        email,
+        email_verified: request.email_verified.unwrap_or(false),
+        first_name,
+        last_name,
+        name,
+        profile_picture_url: request.profile_picture_url,
+        locale: None,
+        external_id: request.external_id,
+        metadata,
+        password_hash,
+        last_sign_in_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    match state.store.create_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Taken { field: "email", .. }) => return Err(email_not_available()),
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(user_id = %user.id, "user created");
+    Ok(user)
+}
+
+/// Reads a user, or a 404 when it does not exist in this environment.
+pub async fn get(state: &AppState, environment_id: &str, id: &str) -> Result<User, ApiError> {
+    if !ids::is_id(id, "user") {
+        return Err(ApiError::not_found("User", id));
+    }
+    state
+        .store
+        .get_user(environment_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User", id))
+}
+
+/// Deletes a user with its memberships, or a 404. Its sessions can no longer refresh.
+pub async fn delete(state: &AppState, environment_id: &str, id: &str) -> Result<(), ApiError> {
+    if !ids::is_id(id, "user") || !state.store.delete_user(environment_id, id).await? {
+        return Err(ApiError::not_found("User", id));
+    }
+    tracing::info!(user_id = %id, "user deleted");
+    Ok(())
+}
+
+/// Renders the WorkOS `user` object (snake_case). The password hash is never part of it.
+pub fn to_json(user: &User) -> Value {
+    json!({
+        "object": "user",
+        "id": user.id,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "name": user.name,
+        "profile_picture_url": user.profile_picture_url,
+        "last_sign_in_at": user.last_sign_in_at.as_ref().map(timestamp),
+        "locale": user.locale,
+        "external_id": user.external_id,
+        "metadata": user.metadata,
+        "created_at": timestamp(&user.created_at),
+        "updated_at": timestamp(&user.updated_at),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_accepts_and_trims() {
+        assert_eq!(email(" Ada@Example.com ").unwrap(), "Ada@Example.com");
+    }
+
+    #[test]
+    fn email_rejects_malformed() {
+        for value in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@example..com",
+        ] {
+            assert!(email(value).is_err(), "{value:?}");
+        }
+        assert!(email(&format!("{}@example.com", "a".repeat(MAX_EMAIL_CHARS))).is_err());
+    }
+
+    #[test]
+    fn password_length_limits() {
+        assert!(password("short").is_err());
+        assert!(password("long enough").is_ok());
+        assert!(password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn imported_hash_needs_argon2() {
+        let hash = hash_password_blocking(b"correct horse").unwrap();
+        assert!(imported_hash(&hash, Some("argon2")).is_ok());
+        assert!(imported_hash(&hash, Some("bcrypt")).is_err());
+        assert!(imported_hash("not a hash", Some("argon2")).is_err());
+    }
+
+    #[tokio::test]
+    async fn verify_password_matches_only_its_hash() {
+        let now = Utc::now();
+        let user = User {
+            id: "user_1".into(),
+            environment_id: "client_1".into(),
+            email: "ada@example.com".into(),
+            email_verified: false,
+            first_name: None,
+            last_name: None,
+            name: None,
+            profile_picture_url: None,
+            locale: None,
+            external_id: None,
+            metadata: BTreeMap::new(),
+            password_hash: Some(hash_password("correct horse".into()).await.unwrap()),
+            last_sign_in_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(verify_password(Some(&user), "correct horse".into()).await);
+        assert!(!verify_password(Some(&user), "wrong horse".into()).await);
+        assert!(!verify_password(None, "correct horse".into()).await);
+        let without = User {
+            password_hash: None,
+            ..user
+        };
+        assert!(!verify_password(Some(&without), "correct horse".into()).await);
+    }
+}
