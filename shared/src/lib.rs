@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connect;
 pub mod cookie;
 pub mod entitlements;
 pub mod environments;
@@ -12,7 +13,10 @@ pub mod http;
 pub mod ids;
 pub mod logging;
 pub mod organizations;
+pub mod sessions;
 pub mod state;
 pub mod store;
+pub mod stripe;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks;

@@ -14,6 +14,7 @@ use shared::config::{Config, Secret};
 use shared::environments;
 use shared::state::AppState;
 use shared::store::{DynamoStore, EmbeddedStore, Store, StripeMode};
+use shared::tokens::KeyEncryptionKey;
 
 /// Where the local stack keeps its data and how it listens.
 #[derive(Debug, Clone)]
@@ -26,7 +27,11 @@ pub struct Options {
 
 /// Merges every function's router behind the shared request-ID layer and JSON fallbacks.
 pub fn app(state: AppState) -> Router {
-    let router = Router::new().merge(organizations::router(state));
+    let router = Router::new()
+        .merge(stripe_connect::router(state.clone()))
+        .merge(stripe_webhooks::router(state.clone()))
+        .merge(organizations::router(state.clone()))
+        .merge(sessions::router(state));
     shared::http::with_common_layers(router)
 }
 
@@ -43,11 +48,22 @@ pub async fn open_store(options: &Options, config: &Config) -> anyhow::Result<Ar
             Ok(Arc::new(store))
         }
         None => {
-            let store = EmbeddedStore::open(&options.data_dir.join("store"))
-                .with_context(|| format!("cannot open the embedded store in {}", options.data_dir.display()))?;
+            let store =
+                EmbeddedStore::open(&options.data_dir.join("store")).with_context(|| {
+                    format!(
+                        "cannot open the embedded store in {}",
+                        options.data_dir.display()
+                    )
+                })?;
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Parses `KEY_ENCRYPTION_KEY`, which [`local_config`] always fills in.
+pub fn key_encryption_key(config: &Config) -> anyhow::Result<KeyEncryptionKey> {
+    let secret = config.require_key_encryption_key()?;
+    KeyEncryptionKey::from_base64(secret.expose()).context("KEY_ENCRYPTION_KEY is invalid")
 }
 
 /// Fills in the secrets a developer need not set locally, from a file in the data folder.
@@ -70,12 +86,18 @@ pub struct Credentials {
     pub base_url: String,
 }
 
-/// Creates a first environment when the store has none, and returns its credentials.
-pub async fn first_environment(store: &dyn Store, base_url: &str) -> anyhow::Result<Option<Credentials>> {
+/// Creates a first environment, with its first signing key, when the store has none, and
+/// returns its credentials.
+pub async fn first_environment(
+    store: &dyn Store,
+    base_url: &str,
+    kek: &KeyEncryptionKey,
+) -> anyhow::Result<Option<Credentials>> {
     if store.has_environments().await? {
         return Ok(None);
     }
-    let created = environments::create(store, "local", StripeMode::Test).await?;
+    let created =
+        environments::create_with_signing_key(store, "local", StripeMode::Test, kek).await?;
     Ok(Some(Credentials {
         api_key: created.api_key,
         client_id: created.environment.id,

@@ -14,6 +14,13 @@ pub struct LocalSecrets {
     pub key_encryption_key: String,
     /// 43 random characters, as `COOKIE_PASSWORD` expects (at least 32).
     pub cookie_password: String,
+    /// The webhook signing secret (`whsec_…`) that the built-in Stripe emulator signs events with.
+    #[serde(default = "new_webhook_secret")]
+    pub webhook_secret: String,
+}
+
+fn new_webhook_secret() -> String {
+    ids::new_secret("whsec_")
 }
 
 const FILE_NAME: &str = "local-secrets.json";
@@ -32,6 +39,7 @@ pub fn load_or_create(data_dir: &Path) -> anyhow::Result<LocalSecrets> {
     let secrets = LocalSecrets {
         key_encryption_key: base64_32_bytes(),
         cookie_password: ids::new_secret(""),
+        webhook_secret: new_webhook_secret(),
     };
     write_private(&path, &serde_json::to_vec_pretty(&secrets)?)?;
     Ok(secrets)
