@@ -3,11 +3,13 @@
 #
 #   bash scripts/test.sh
 #
-# Needs Rust (with rustfmt and clippy), Node 20 or later with npm, and Java 17 or later. On a Debian
-# machine without `java`, it installs openjdk-17-jre-headless with apt-get (as root, or with sudo).
-# Steps: install the Node packages, start DynamoDB Local, create a table, check formatting and
-# clippy lints, run the Rust tests against the embedded store and DynamoDB Local, then run every
-# tests/node/*.test.mjs file with the official SDKs against a local stack on each store.
+# Needs Rust (with rustfmt and clippy), Node 20 or later with npm, Java 17 or later, and Chromium
+# for the browser tests. On a Debian machine without `java` or /usr/bin/chromium, it installs
+# openjdk-17-jre-headless or chromium with apt-get (as root, or with sudo); CHROMIUM_PATH names
+# another Chromium binary. Steps: install the Node packages, start DynamoDB Local, create a table,
+# check formatting and clippy lints, and run the Rust tests against the embedded store and DynamoDB
+# Local. Then run every tests/node/*.test.mjs file with the official SDKs against a local stack on
+# each store, each stack with a Stripe emulator of its own as its Stripe.
 # Every process it starts is stopped on exit, and its temporary folder is removed.
 set -euo pipefail
 
@@ -113,42 +115,108 @@ json_string() {
   ' "$1"
 }
 
-# Starts the local stack in the background with the given flags, and sets stack_pid.
+# Installs Debian packages with apt-get, as root or with sudo.
+apt_install() {
+  local sudo=()
+  if ((EUID != 0)); then
+    if ! command -v sudo >/dev/null; then
+      echo "cannot install $*: not running as root and sudo is missing; install it or run as root" >&2
+      return 1
+    fi
+    sudo=(sudo)
+  fi
+  run "${sudo[@]}" apt-get update
+  run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
+# Prints a random string of 43 URL-safe characters (256 bits).
+random_secret() {
+  node -e 'console.log(require("node:crypto").randomBytes(32).toString("base64url"))'
+}
+
+# Starts the local stack in the background with the given flags and the variables in stack_env,
+# and sets stack_pid.
 start_stack() {
   local label=$1
   shift
-  "$local_stack" "$@" </dev/null >>"$work_dir/$label.out" 2>>"$work_dir/$label.log" &
+  env "${stack_env[@]}" "$local_stack" "$@" </dev/null >>"$work_dir/$label.out" 2>>"$work_dir/$label.log" &
   stack_pid=$!
   server_pids+=("$stack_pid")
 }
 
-stop_stack() {
-  stop_pid "$stack_pid"
+# Stops a server this script started, and removes its PID from server_pids.
+stop_server() {
+  local stopped=$1
+  stop_pid "$stopped"
   local remaining=() pid
   for pid in "${server_pids[@]}"; do
-    [[ $pid == "$stack_pid" ]] || remaining+=("$pid")
+    [[ $pid == "$stopped" ]] || remaining+=("$pid")
   done
   server_pids=("${remaining[@]}")
 }
 
+stop_stack() {
+  stop_server "$stack_pid"
+}
+
+# Starts a Stripe emulator on a free loopback port, and sets emulator_pid and emulator_url.
+start_emulator() {
+  local label=$1
+  local out="$work_dir/$label-emulator.out"
+  "$stripe_emulator" --port 0 </dev/null >"$out" 2>>"$work_dir/$label-emulator.log" &
+  emulator_pid=$!
+  server_pids+=("$emulator_pid")
+  local deadline=$((SECONDS + 30))
+  # The emulator prints its base URL on stdout once it listens.
+  emulator_url=""
+  until [[ $emulator_url =~ ^http://127\.0\.0\.1:[0-9]+$ ]]; do
+    if ! kill -0 "$emulator_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      echo "the Stripe emulator printed no base URL to $out" >&2
+      return 1
+    fi
+    sleep 0.1
+    emulator_url=$(head -n 1 "$out")
+  done
+  wait_for_http 127.0.0.1 "${emulator_url##*:}" "$emulator_pid" 30
+  echo "Stripe emulator on $emulator_url (PID $emulator_pid)"
+}
+
 # Runs the Node suite against a local stack on one store: the embedded store when ENDPOINT is
-# empty, DynamoDB at ENDPOINT otherwise. The stack creates the first environment and writes its
-# credentials. The admin CLI then creates a second one while the stack is stopped, because only one
-# process at a time can open the embedded store's file. The restart on the same data also checks
-# that the stack starts on a store that has data.
+# empty, DynamoDB at ENDPOINT otherwise. The stack's Stripe is a new Stripe emulator, with fresh
+# webhook and cookie secrets that the tests also get. The stack creates the first environment and
+# writes its credentials. The admin CLI then creates a second one while the stack is stopped,
+# because only one process at a time can open the embedded store's file. The restart on the same
+# data also checks that the stack starts on a store that has data.
 run_node_suite() {
   local label=$1 endpoint=$2
   local data_dir="$work_dir/$label-data"
   local credentials="$work_dir/$label-credentials.json"
-  # The stack keeps generated local secrets in its data folder on either store.
+  # The stack keeps generated local secrets in its data folder on either store, and the admin CLI
+  # reads the stack's KEY_ENCRYPTION_KEY there.
   local stack_args=(--data-dir "$data_dir")
   local store_args=(--data-dir "$data_dir")
   if [[ -n $endpoint ]]; then
     stack_args+=(--dynamodb-endpoint "$endpoint")
-    store_args=(--dynamodb-endpoint "$endpoint")
+    store_args+=(--dynamodb-endpoint "$endpoint")
   fi
   # The stack and admin read TABLE_NAME, and a fresh table gives the stack an empty store.
   local -x TABLE_NAME="$table_name-node"
+
+  local emulator_pid emulator_url webhook_secret cookie_password
+  start_emulator "$label"
+  webhook_secret="whsec_$(random_secret)"
+  cookie_password=$(random_secret)
+  stack_args+=(--stripe real)
+  # Without STRIPE_REDIRECT_URI the stack uses its own callback URL, whose port is not known
+  # before a start with --port 0.
+  local stack_env=(
+    "STRIPE_API_BASE=$emulator_url/"
+    "STRIPE_CONNECT_BASE=$emulator_url/"
+    STRIPE_SECRET_KEY=sk_test_emulator
+    STRIPE_CLIENT_ID=ca_emulator
+    "STRIPE_WEBHOOK_SECRETS=$webhook_secret"
+    "COOKIE_PASSWORD=$cookie_password"
+  )
 
   start_stack "$label" --port 0 --credentials-file "$credentials" "${stack_args[@]}"
   local deadline=$((SECONDS + 60))
@@ -167,17 +235,23 @@ run_node_suite() {
   wait_for_http 127.0.0.1 "$port" "$stack_pid" 60
   stop_stack
 
-  local second api_key_2
+  local second api_key_2 client_id_2
   second=$("$admin" "${store_args[@]}" create-environment --name second --mode test 2>>"$work_dir/$label.log")
   api_key_2=$(json_string api_key <<<"$second")
+  client_id_2=$(json_string client_id <<<"$second")
 
+  stack_env+=("STRIPE_REDIRECT_URI=$base_url/stripe/oauth/callback")
   start_stack "$label" --port "$port" "${stack_args[@]}"
   wait_for_http 127.0.0.1 "$port" "$stack_pid" 60
   echo "local stack on $base_url (PID $stack_pid)"
 
   BASE_URL=$base_url API_KEY=$api_key CLIENT_ID=$client_id API_KEY_2=$api_key_2 \
+    CLIENT_ID_2=$client_id_2 STRIPE_EMULATOR_URL=$emulator_url \
+    STRIPE_WEBHOOK_SECRET=$webhook_secret STRIPE_WEBHOOK_SECRETS=$webhook_secret \
+    COOKIE_PASSWORD=$cookie_password BROWSER_ARTIFACTS_DIR="$work_dir/$label-browser" \
     run node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec "${node_tests[@]}"
   stop_stack
+  stop_server "$emulator_pid"
 }
 
 step "Install the Node packages (npm ci)"
@@ -185,18 +259,20 @@ run npm ci --prefix tests/node --no-audit --no-fund
 
 step "Check Java for DynamoDB Local"
 if ! command -v java >/dev/null; then
-  sudo=()
-  if ((EUID != 0)); then
-    if ! command -v sudo >/dev/null; then
-      echo "java is not installed and sudo is missing: install Java 17 or run as root" >&2
-      exit 1
-    fi
-    sudo=(sudo)
-  fi
-  run "${sudo[@]}" apt-get update
-  run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y openjdk-17-jre-headless
+  apt_install openjdk-17-jre-headless
 fi
 java -version 2>&1 | head -n 1
+
+step "Check Chromium for the browser tests"
+# The browser tests read CHROMIUM_PATH, which defaults to Debian's package.
+if [[ -z ${CHROMIUM_PATH:-} && ! -x /usr/bin/chromium ]]; then
+  apt_install chromium
+fi
+# Debian's wrapper script prints a shell warning on stderr even when Chromium works.
+if ! "${CHROMIUM_PATH:-/usr/bin/chromium}" --version 2>/dev/null; then
+  echo "Chromium at ${CHROMIUM_PATH:-/usr/bin/chromium} does not start; run it with --version to see why" >&2
+  exit 1
+fi
 
 step "Start DynamoDB Local"
 dynamodb_endpoint=$(scripts/dynamodb-local.sh --pid-file "$dynamodb_pid_file" \
@@ -219,12 +295,13 @@ step "Rust tests on the embedded store and DynamoDB Local (cargo test)"
 DYNAMODB_ENDPOINT=$dynamodb_endpoint TABLE_NAME=$table_name REQUIRE_DYNAMODB=1 \
   run cargo test --workspace
 
-step "Build the local stack"
-run cargo build -p local-stack --bins
+step "Build the local stack and the Stripe emulator"
+run cargo build -p local-stack -p stripe-emulator --bins
 # CARGO_TARGET_DIR, when set, moves the binaries, and cargo metadata reports the folder in effect.
 target_dir=$(cargo metadata --format-version 1 --no-deps | json_string target_directory)
 local_stack="$target_dir/debug/local-stack"
 admin="$target_dir/debug/admin"
+stripe_emulator="$target_dir/debug/stripe-emulator"
 shopt -s nullglob
 node_tests=(tests/node/*.test.mjs)
 shopt -u nullglob
@@ -239,5 +316,8 @@ run_node_suite embedded ""
 
 step "Node suite on DynamoDB Local"
 run_node_suite dynamodb "$dynamodb_endpoint"
+
+step "Deployment checks: template lint, Lambda event tests, arm64 zips (scripts/deploy-checks.sh)"
+DYNAMODB_ENDPOINT=$dynamodb_endpoint TABLE_NAME=$table_name run bash scripts/deploy-checks.sh
 
 finish_step
