@@ -317,7 +317,12 @@ run_node_suite embedded ""
 step "Node suite on DynamoDB Local"
 run_node_suite dynamodb "$dynamodb_endpoint"
 
-step "Deployment checks: template lint, Lambda event tests, arm64 zips (scripts/deploy-checks.sh)"
-DYNAMODB_ENDPOINT=$dynamodb_endpoint TABLE_NAME=$table_name run bash scripts/deploy-checks.sh
+step "Deployment checks: template lint, Lambda event tests (scripts/deploy-checks.sh)"
+# The arm64 release zips take about 37 minutes to build cold on 2 cores, so this script leaves
+# them to `bash scripts/deploy-checks.sh` run on its own, unless ARM64_BUILD=1.
+arm64_skip=1
+[[ ${ARM64_BUILD:-} == 1 ]] && arm64_skip=0
+DYNAMODB_ENDPOINT=$dynamodb_endpoint TABLE_NAME=$table_name SKIP_ARM64_BUILD=$arm64_skip \
+  run bash scripts/deploy-checks.sh
 
 finish_step

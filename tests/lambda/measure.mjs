@@ -6,6 +6,7 @@
 // Usage (the variables of lib/context.mjs must be set; scripts/deploy-checks.sh shows how):
 //
 //   node tests/lambda/measure.mjs [--invocations 500] [--seconds 10] [--starts 5] [--json FILE]
+//                                 [--only sessions,organizations] [--set NAME=VALUE ...]
 //
 // LAMBDA_BIN_DIR selects the build: target/release for numbers worth recording, target/debug
 // only to check that the script works.
@@ -28,13 +29,25 @@ const { values: options } = parseArgs({
     seconds: { type: 'string', default: '10' },
     starts: { type: 'string', default: '5' },
     json: { type: 'string' },
+    // Extra environment variables for every function, such as glibc malloc tunables.
+    set: { type: 'string', multiple: true, default: [] },
+    only: { type: 'string' },
   },
 });
 const INVOCATIONS = Number(options.invocations);
 const TIME_LIMIT_MS = Number(options.seconds) * 1000;
 const STARTS = Number(options.starts);
 
-const BINARIES = ['organizations', 'sessions', 'stripe-webhooks', 'stripe-connect'];
+const BINARIES = ['organizations', 'sessions', 'stripe-webhooks', 'stripe-connect'].filter(
+  (binary) => !options.only || options.only.split(',').includes(binary),
+);
+const EXTRA_ENVIRONMENT = Object.fromEntries(
+  options.set.map((assignment) => {
+    const equals = assignment.indexOf('=');
+    if (equals <= 0) throw new Error(`--set expects NAME=VALUE, got ${assignment}`);
+    return [assignment.slice(0, equals), assignment.slice(equals + 1)];
+  }),
+);
 
 async function call(fn, spec, expected) {
   const result = await fn.invoke(buildEvent('apigw-http-v2', spec));
@@ -213,6 +226,7 @@ const overrides = {
   DYNAMODB_ENDPOINT: settings.dynamodbEndpoint,
   STRIPE_API_BASE: stripe.url,
   STRIPE_CONNECT_BASE: stripe.url,
+  ...EXTRA_ENVIRONMENT,
 };
 const organizationsFn = await startLambda('organizations', { overrides });
 const results = [];
@@ -267,6 +281,7 @@ try {
 }
 
 console.log(`binaries: ${settings.binDir}; ${STARTS} starts each; load: up to ${INVOCATIONS} sequential invocations or ${options.seconds} s`);
+if (options.set.length > 0) console.log(`extra environment: ${options.set.join(' ')}`);
 console.log('| function | binary | init (median / max) | first response | peak RSS after setup | peak RSS after load | invocations in |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results) {

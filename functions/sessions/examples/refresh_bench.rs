@@ -1,10 +1,10 @@
 //! Measures the refresh grant end to end: latency (p50, p99), throughput, and the service's CPU
 //! time per refresh.
 //!
-//! The benchmark starts itself a second time as the service (`--serve`): that process seeds a
-//! store (an environment with a signing key and a Stripe connection, a user, an organization with
-//! an entitlement set and a membership) and serves the sessions router on 127.0.0.1. The first
-//! process is the load generator. Each refresh names its organization, as the SDK's cookie refresh
+//! The benchmark starts itself a second time as the service (`--serve`). That process seeds a
+//! store with an environment (a signing key, a Stripe connection), a user, and an organization
+//! with an entitlement set and a membership. Then it serves the sessions router on 127.0.0.1. The
+//! first process is the load generator. Each refresh names its organization, as the SDK's cookie refresh
 //! does, and uses the refresh token the previous one returned. CPU time is read from the service's
 //! `/proc/<pid>/task/*/schedstat`, so it counts the service process alone. The service stops when
 //! the load generator closes its standard input, or after 15 minutes.
