@@ -76,13 +76,13 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// The primary role slug.
+    /// Returns the primary role slug.
     pub fn role(&self) -> &str {
         self.role_slugs.first().map_or("member", String::as_str)
     }
 }
 
-/// What [`UserStore::create_membership`] did.
+/// Outcome of [`UserStore::create_membership`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MembershipCreation {
     Created,
@@ -98,7 +98,7 @@ pub enum MembershipCreation {
 ///
 /// Only hashes of refresh tokens are stored. `token_hash` is the hash of the one token that may
 /// rotate the session now (generation `generation`); `previous_hash` is the hash of the token that
-/// produced it, kept so that a repeated use can be told apart from an unknown token.
+/// produced it, kept so that a repeated use is distinguished from an unknown token.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// `session_<ULID>`.
@@ -156,7 +156,7 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    /// Whether the session can still issue tokens at `now_seconds`.
+    /// Returns whether the session can still issue tokens at `now_seconds`.
     pub fn is_live(&self, now_seconds: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at > now_seconds
     }
@@ -181,13 +181,13 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// The epoch seconds of the rotation, against which session expiry is checked.
+    /// Returns the epoch seconds of the rotation, against which session expiry is checked.
     pub fn now_seconds(&self) -> i64 {
         self.rotated_at_ms.div_euclid(1000)
     }
 }
 
-/// What a rotation attempt found.
+/// Outcome of a rotation attempt.
 #[derive(Debug, Clone)]
 pub enum RotationOutcome {
     /// The presented token was current and the session is rotated; `before` is the session as it
@@ -262,7 +262,7 @@ pub struct IdempotencyRecord {
     pub fingerprint: String,
     /// Epoch seconds after which the record is void; the TTL attribute.
     pub expires_at: i64,
-    /// Epoch seconds until which a request without a stored response holds the key; a later
+    /// Epoch seconds until which a request without a stored response keeps the key. A later
     /// request may take it over, so a crashed request does not block the key for a day.
     pub locked_until: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,7 +298,7 @@ pub trait UserStore: Send + Sync {
     async fn delete_user(&self, environment_id: &str, id: &str) -> StoreResult<bool>;
 
     /// Creates a membership, provided the user and the organization exist and the user has no
-    /// membership in the organization yet; all three are conditions of the same write.
+    /// membership in the organization yet. All three are conditions of the same write.
     async fn create_membership(&self, membership: &Membership) -> StoreResult<MembershipCreation>;
 
     async fn get_membership(
@@ -307,7 +307,7 @@ pub trait UserStore: Send + Sync {
         id: &str,
     ) -> StoreResult<Option<Membership>>;
 
-    /// The user's membership in an organization.
+    /// Reads the user's membership in an organization.
     async fn get_membership_for(
         &self,
         environment_id: &str,
@@ -315,7 +315,7 @@ pub trait UserStore: Send + Sync {
         organization_id: &str,
     ) -> StoreResult<Option<Membership>>;
 
-    /// Every membership of a user, ordered by organization ID.
+    /// Lists every membership of a user, ordered by organization ID.
     async fn list_user_memberships(
         &self,
         environment_id: &str,
@@ -417,7 +417,7 @@ pub trait IdempotencyStore: Send + Sync {
         now_seconds: i64,
     ) -> StoreResult<Option<IdempotencyRecord>>;
 
-    /// Stores the response of the request that holds the key.
+    /// Stores the response of the request that has the key.
     async fn complete_idempotency_key(
         &self,
         environment_id: &str,
