@@ -80,19 +80,37 @@ struct Args {
     /// Time limit of each measured phase, in seconds; a phase stops early when it is reached.
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
+    /// The Tokio runtime of the service: `current-thread`, as the Lambda function runs, or
+    /// `multi-thread`, as the local stack runs.
+    #[arg(long, value_enum, default_value = "current-thread")]
+    service_runtime: RuntimeKind,
     /// Runs as the service process (started by the benchmark itself).
     #[arg(long, hide = true)]
     serve: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RuntimeKind {
+    CurrentThread,
+    MultiThread,
+}
+
 fn main() -> BenchResult<()> {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     if args.serve {
+        let runtime = match args.service_runtime {
+            RuntimeKind::CurrentThread => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            RuntimeKind::MultiThread => tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?,
+        };
         runtime.block_on(serve(&args))
     } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
         runtime.block_on(load(&args))
     }
 }
@@ -277,10 +295,16 @@ impl Service {
             .to_possible_value()
             .map(|value| value.get_name().to_owned())
             .ok_or("store has no name")?;
+        let service_runtime = args
+            .service_runtime
+            .to_possible_value()
+            .map(|value| value.get_name().to_owned())
+            .ok_or("runtime has no name")?;
         let mut command = Command::new(std::env::current_exe()?);
         command
             .arg("--serve")
             .args(["--store", &store])
+            .args(["--service-runtime", &service_runtime])
             .args(["--table-name", &args.table_name]);
         if let Some(endpoint) = &args.dynamodb_endpoint {
             command.args(["--dynamodb-endpoint", endpoint]);
@@ -446,7 +470,10 @@ async fn load(args: &Args) -> BenchResult<()> {
         StoreKind::File => "embedded (file)",
         StoreKind::Dynamodb => "DynamoDB Local",
     };
-    println!("store: {store}");
+    println!(
+        "store: {store}, service runtime: {:?}",
+        args.service_runtime
+    );
     println!(
         "sequential: {sequential} refreshes, p50 {:.2} ms, p99 {:.2} ms, mean {:.2} ms, service CPU {:.3} ms per refresh",
         milliseconds(percentile(&latencies, 0.50)),
