@@ -176,7 +176,7 @@ package_args=()
 for function in "${FUNCTIONS[@]}"; do
   package_args+=(-p "$function")
 done
-# Release builds with fat LTO take long: the lowest priority keeps the machine responsive.
+# A release build takes long: the lowest priority keeps the machine responsive meanwhile.
 nice -n 19 cargo lambda build --release --arm64 --output-format zip "${package_args[@]}"
 
 step "Check the zip sizes (at most $MAX_ZIP_BYTES bytes each)"
