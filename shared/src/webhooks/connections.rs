@@ -2,8 +2,10 @@
 //!
 //! A cached entry only saves a read. It is never trusted for a write: every write for an event
 //! carries a condition check on the account's record, so a stale entry makes that write fail, and
-//! the processor drops the entry and reads the record again. Only live connections are cached,
-//! so a new connection is seen at once.
+//! the processor drops the entry and reads the record again. It does the same when Stripe rejects
+//! the entitlement read in a way that can mean the platform lost access to the account, which is
+//! how a connection ended by another process shows first. Only live connections are cached, so a
+//! new connection is seen at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

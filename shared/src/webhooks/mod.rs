@@ -7,8 +7,19 @@
 //! event that was applied, was a duplicate, or needed no change (unknown type, platform event,
 //! account not connected in the event's mode, customer not linked, newer set stored); 503 while
 //! another delivery holds the event or when Stripe or a concurrent change made the delivery fail
-//! in a way worth retrying; 500 when Stripe refused the request or the store failed. A verified
-//! event of a handled type is never acknowledged before its effect is written.
+//! in a way worth retrying; 500 when Stripe rejected the request while the store still shows the
+//! account connected, or the store failed. A verified event of a handled type is never
+//! acknowledged before its effect is written.
+//!
+//! # Access revoked on Stripe
+//!
+//! When Stripe rejects the entitlement list with a 403 or the code `account_invalid`, the
+//! platform may have lost access to the account, for example because another process ended the
+//! connection while this one still caches it. The processor then drops the cached entry and reads
+//! the account's record again. If the connection ended, the event is acknowledged as
+//! `account_not_connected` and no set is written. If the account is connected under a new
+//! connection, Stripe is read again under it. If the record still shows the same connection, the
+//! delivery fails with 500 so that Stripe retries it.
 //!
 //! # Exactly-once effect
 //!
@@ -38,6 +49,7 @@
 //! | applied, account not cached (cold) | 4: `PutItem` claim and `GetItem` account, concurrently; `GetItem` customer link; `TransactWriteItems` |
 //! | duplicate | 2: the `PutItem` claim fails; the read that ran with it is wasted |
 //! | customer not linked, warm | 3: claim and link read; `TransactWriteItems` completing the event |
+//! | Stripe rejected access and the connection ended, warm | 4: claim and link read; `GetItem` account; `UpdateItem` completing the event |
 //! | unknown type or platform event | 0 |
 //!
 //! The cold path exceeds the budget of 3 by one read, once per account and process every

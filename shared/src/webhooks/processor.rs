@@ -2,6 +2,7 @@
 //! outcome or error that sets the route's status.
 
 use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tracing::Instrument;
@@ -119,8 +120,10 @@ pub enum WebhookError {
     /// 503: Stripe failed in a way worth retrying.
     #[error("reading entitlements from Stripe failed: {0}")]
     StripeUnavailable(#[source] StripeError),
-    /// 500: Stripe refused the request. The event is not acknowledged, so Stripe retries it until
-    /// the cause is fixed or a later event (deauthorization, deletion) makes it moot.
+    /// 500: Stripe rejected the request while the store still shows the account connected. The
+    /// event is not acknowledged, so Stripe retries it until the cause is fixed or a later event
+    /// (deauthorization, deletion) makes it moot. A rejection after the connection ended is not
+    /// an error (see [`access_may_be_revoked`]).
     #[error("reading entitlements from Stripe failed: {0}")]
     StripeRejected(#[source] StripeError),
     /// 500: the store failed.
@@ -179,6 +182,49 @@ struct Resolved {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Returns whether a permanent Stripe error can mean that the platform no longer has access to
+/// the connected account. That is any 403, Stripe's status for a key that lacks permission and
+/// the one a revoked `Stripe-Account` gets, and the code `account_invalid` with any status.
+/// Such an error makes the processor read the account's record again, bypassing the cache, and
+/// acknowledge the event as [`IgnoreReason::AccountNotConnected`] when the connection ended.
+/// Other rejections (401 for the platform key, 400, 404 for the customer) do not concern the
+/// connection and stay [`WebhookError::StripeRejected`].
+fn access_may_be_revoked(error: &StripeError) -> bool {
+    match error {
+        StripeError::Api { status, code, .. } => {
+            *status == 403 || code.as_deref() == Some("account_invalid")
+        }
+        _ => false,
+    }
+}
+
+/// A Stripe rejection that [`access_may_be_revoked`] matched, and the connection it happened under.
+struct Rejection {
+    connection_id: String,
+    error: StripeError,
+}
+
+/// Logs an event acknowledged as [`IgnoreReason::AccountNotConnected`] after Stripe rejected
+/// access to its account in this delivery.
+fn log_ended_connection(finish: &Finish, rejection: &Mutex<Option<Rejection>>) {
+    let not_connected = matches!(
+        finish,
+        Finish::NeedsCompletion(WebhookOutcome::Ignored(IgnoreReason::AccountNotConnected))
+    );
+    if not_connected && let Some(rejection) = lock(rejection).take() {
+        // The `stripe_event` span carries the event ID and the account ID.
+        tracing::info!(
+            stripe_status = rejection.error.status(),
+            "Stripe rejected access to the account and its connection has ended, so the event is acknowledged without a change"
+        );
+    }
+}
+
+/// Locks a mutex of one delivery. Its value has no invariant that a panic could break halfway.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 /// Reads a claim. Returns `None` when this attempt holds the event's lease, the finish of a
@@ -470,7 +516,7 @@ impl WebhookProcessor {
             };
             match outcome {
                 (WriteOutcome::ConnectionChanged, _) => {
-                    tracing::debug!("the account's connection changed; reading it again");
+                    tracing::debug!("the account's connection may have changed; reading it again");
                     self.connections.remove(account_id, livemode);
                     resolved.connection = self.read_connection(account_id, livemode).await?;
                 }
@@ -506,25 +552,29 @@ impl WebhookProcessor {
     ) -> Result<Finish, WebhookError> {
         // One Stripe read serves every round: it stays valid when only the link or the
         // connection record changed, because it reads the same account.
-        let read: std::sync::Mutex<Option<(i64, Vec<String>)>> = std::sync::Mutex::new(None);
+        let read: Mutex<Option<(i64, Vec<String>)>> = Mutex::new(None);
         let read = &read;
+        let rejection: Mutex<Option<Rejection>> = Mutex::new(None);
+        let rejection = &rejection;
         self.with_linked_organization(
             attempt,
             livemode,
             customer_id,
             |connection, organization_id| async move {
-                let earlier = read
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .clone();
+                let earlier = lock(read).clone();
                 let (read_at_ms, lookup_keys) = match earlier {
                     Some(done) => done,
-                    None => {
-                        let done = self.read_entitlements(&connection, customer_id).await?;
-                        *read.lock().unwrap_or_else(|poison| poison.into_inner()) =
-                            Some(done.clone());
-                        done
-                    }
+                    None => match self
+                        .read_unless_rejected(&connection, customer_id, rejection)
+                        .await?
+                    {
+                        Some(done) => {
+                            *lock(read) = Some(done.clone());
+                            done
+                        }
+                        // The loop reads the account's record again, bypassing the cache.
+                        None => return Ok(Err(WriteOutcome::ConnectionChanged)),
+                    },
                 };
                 let set = EntitlementSet {
                     lookup_keys,
@@ -564,6 +614,41 @@ impl WebhookProcessor {
             },
         )
         .await
+        .inspect(|finish| log_ended_connection(finish, rejection))
+    }
+
+    /// Reads the customer's entitlements under `connection`, unless Stripe already rejected
+    /// access under it in this delivery. Returns `None` after a rejection that
+    /// [`access_may_be_revoked`] matches, and records it so that the caller reads the account's
+    /// record again. A round under the same connection then fails with the recorded rejection
+    /// without calling Stripe, and a round under a new connection calls Stripe again.
+    async fn read_unless_rejected(
+        &self,
+        connection: &AccountConnection,
+        customer_id: &str,
+        rejection: &Mutex<Option<Rejection>>,
+    ) -> Result<Option<(i64, Vec<String>)>, WebhookError> {
+        let earlier = lock(rejection).take();
+        if let Some(earlier) = earlier
+            && earlier.connection_id == connection.connection_id
+        {
+            return Err(WebhookError::StripeRejected(earlier.error));
+        }
+        match self.read_entitlements(connection, customer_id).await {
+            Ok(done) => Ok(Some(done)),
+            Err(WebhookError::StripeRejected(error)) if access_may_be_revoked(&error) => {
+                tracing::debug!(
+                    error = %error,
+                    "Stripe rejected access to the account; reading its connection record again"
+                );
+                *lock(rejection) = Some(Rejection {
+                    connection_id: connection.connection_id.clone(),
+                    error,
+                });
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Lists the customer's active entitlements; returns when the read started and the sorted
@@ -587,7 +672,7 @@ impl WebhookProcessor {
             Ok(lookup_keys) => Ok((read_at_ms, normalize(lookup_keys))),
             Err(error) if error.is_transient() => Err(WebhookError::StripeUnavailable(error)),
             Err(error) => {
-                // A refusal may mean the connection ended; the retry reads the record again.
+                // A rejection may mean the connection ended; the retry reads the record again.
                 self.connections
                     .remove(&connection.account_id, connection.livemode);
                 Err(WebhookError::StripeRejected(error))

@@ -19,6 +19,7 @@ use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shared::config::Config;
+use shared::connect::OAuthClient;
 use shared::state::AppState;
 use shared::store::dynamo::RequestRecorder;
 use shared::store::{
@@ -178,9 +179,12 @@ impl Stack {
             }
             _ => (Arc::new(EmbeddedStore::in_memory()), None),
         };
+        // The Connect settings let `disconnect` deauthorize accounts on the emulator.
         let variables = [
             ("STRIPE_SECRET_KEY", PLATFORM_KEY.to_owned()),
             ("STRIPE_API_BASE", proxy_url),
+            ("STRIPE_CLIENT_ID", EmulatorConfig::default().client_id),
+            ("STRIPE_CONNECT_BASE", format!("{}/", emulator.base_url)),
             (
                 "STRIPE_WEBHOOK_SECRETS",
                 format!("{PREVIOUS_SECRET},{WEBHOOK_SECRET}"),
@@ -252,6 +256,27 @@ impl Stack {
             )
             .await;
         body["id"].as_str().expect("account id").to_owned()
+    }
+
+    /// Returns whether the emulator still grants the platform access to an account.
+    pub async fn emulator_connected(&self, account: &str) -> bool {
+        let body = self
+            .control(
+                http::Method::GET,
+                &format!("/_emulator/accounts/{account}"),
+                Value::Null,
+            )
+            .await;
+        body["connected"].as_bool().expect("connected flag")
+    }
+
+    /// Disconnects an environment as `DELETE /stripe/connection` does: deauthorizes the account
+    /// on the emulator, ends the connection in the store and deletes its entitlement sets.
+    pub async fn disconnect(&self, environment_id: &str) -> Value {
+        let oauth = OAuthClient::new(self.state.config.stripe.connect_base.clone());
+        shared::connect::connection::disconnect(&self.state, &oauth, environment_id)
+            .await
+            .expect("disconnect")
     }
 
     /// Replaces a customer's active entitlements in the emulator.
