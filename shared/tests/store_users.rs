@@ -97,7 +97,6 @@ fn session(user: &User, token_hash: &str) -> Session {
         previous_hash: None,
         rotated_at_ms: now.timestamp_millis(),
         previous_unconsumed: false,
-        idempotency_key_hash: None,
         revoked_at: None,
         ip_address: Some("192.0.2.1".into()),
         user_agent: None,
@@ -114,7 +113,6 @@ fn rotation(session: &Session, presented: &str, generation: u64, next: &str) -> 
         next_hash: next.to_owned(),
         rotated_at_ms: Utc::now().timestamp_millis(),
         organization_id: None,
-        idempotency_key_hash: None,
     }
 }
 
@@ -422,8 +420,7 @@ async fn rotation_applies_only_to_current_token() {
             ),
         }
 
-        let mut first = rotation(&created, "hash-0", 0, "hash-1");
-        first.idempotency_key_hash = Some("key-hash".into());
+        let first = rotation(&created, "hash-0", 0, "hash-1");
         match store.rotate_session(&first).await.unwrap() {
             RotationOutcome::Rotated { before } => assert_eq!(before, created, "{}", backend.name),
             other => panic!("{}: expected a rotation, got {other:?}", backend.name),
@@ -443,12 +440,6 @@ async fn rotation_applies_only_to_current_token() {
         assert_eq!(stored.generation, 1, "{}", backend.name);
         assert_eq!(
             stored.rotated_at_ms, first.rotated_at_ms,
-            "{}",
-            backend.name
-        );
-        assert_eq!(
-            stored.idempotency_key_hash.as_deref(),
-            Some("key-hash"),
             "{}",
             backend.name
         );
@@ -488,7 +479,6 @@ async fn rotation_applies_only_to_current_token() {
             "{}",
             backend.name
         );
-        assert_eq!(stored.idempotency_key_hash, None, "{}", backend.name);
 
         let mut other_user = rotation(&created, "hash-2", 2, "hash-3");
         other_user.user_id = ids::new_id("user");

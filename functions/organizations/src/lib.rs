@@ -39,6 +39,9 @@ fn path_value(path: Result<Path<String>, PathRejection>) -> Result<String, ApiEr
         })
 }
 
+// TODO: honour `Idempotency-Key` here as the sessions routes do, so that an SDK retry after a
+// lost response cannot create a second organization; until then an `external_id` makes that
+// retry fail with a 409 instead.
 async fn create(
     State(state): State<AppState>,
     auth: Authenticated,

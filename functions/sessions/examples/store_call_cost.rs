@@ -114,7 +114,6 @@ async fn run(args: &Args) -> BenchResult<()> {
         next_hash: "next".into(),
         rotated_at_ms: chrono::Utc::now().timestamp_millis(),
         organization_id: Some(organization_id),
-        idempotency_key_hash: None,
     };
     measure(
         "UpdateItem rotation (condition fails)",

@@ -179,6 +179,7 @@ async fn create_user(
         method: &method,
         path: uri.path(),
         body: &post.raw,
+        retention: idempotency::RETENTION,
     };
     let response = idempotency::run(&sessions, keyed, || async {
         let created = users::create(&sessions.state, &auth.environment_id, post.body).await;
@@ -226,6 +227,7 @@ async fn create_membership(
         method: &method,
         path: uri.path(),
         body: &post.raw,
+        retention: idempotency::RETENTION,
     };
     let response = idempotency::run(&sessions, keyed, || async {
         let created = memberships::create(&sessions.state, &auth.environment_id, post.body).await;
@@ -294,6 +296,7 @@ async fn revoke_session(
         method: &method,
         path: uri.path(),
         body: &post.raw,
+        retention: idempotency::RETENTION,
     };
     let response = idempotency::run(&sessions, keyed, || async {
         match revoke::revoke(&sessions.state, &auth.environment_id, &post.body).await {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, Options, all, assert_oauth, embedded, verify};
+use common::{Harness, Options, PASSWORD, all, assert_oauth, embedded, verify};
 use http::StatusCode;
 use serde_json::json;
 use shared::ids;
@@ -217,7 +217,7 @@ async fn forged_token_does_not_revoke() {
 }
 
 #[tokio::test]
-async fn same_idempotency_key_replays_after_grace() {
+async fn same_idempotency_key_after_grace_revokes() {
     let harness = embedded(&Options {
         grace_seconds: 1,
         ..Options::default()
@@ -231,26 +231,102 @@ async fn same_idempotency_key_replays_after_grace() {
         .refresh_with(&refresh_token, Some(&organization_id), &key)
         .await;
     assert_eq!(first.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-
-    let retry = harness
+    let within = harness
         .refresh_with(&refresh_token, Some(&organization_id), &key)
         .await;
-    assert_eq!(retry.status, StatusCode::OK, "{:?}", retry.body);
-    assert_eq!(retry.body, first.body);
+    assert_eq!(within.body, first.body, "a retry within the window");
 
-    let other_key = harness
-        .refresh_with(
-            &refresh_token,
-            Some(&organization_id),
-            &[("idempotency-key", "retry-other")],
-        )
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let late = harness
+        .refresh_with(&refresh_token, Some(&organization_id), &key)
         .await;
     assert_oauth(
-        &other_key,
+        &late,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
-        "another key after the window",
+        "the same key after the window",
+    );
+    let successor = harness
+        .refresh(&token(&first.body, "refresh_token"), Some(&organization_id))
+        .await;
+    assert_oauth(
+        &successor,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "the session was revoked",
+    );
+}
+
+#[tokio::test]
+async fn repeat_naming_other_organization_refused() {
+    let harness = embedded(&Options::default()).await;
+    let (user_id, acme, login) = signed_in(&harness, "tabs-orgs@example.com").await;
+    let globex = harness.create_organization("Globex").await;
+    harness.add_membership(&user_id, &globex.id).await;
+    let refresh_token = token(&login, "refresh_token");
+
+    let first = harness.refresh(&refresh_token, Some(&acme)).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let other = harness.refresh(&refresh_token, Some(&globex.id)).await;
+    assert_oauth(
+        &other,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "a repeat for another organization",
+    );
+    let same = harness.refresh(&refresh_token, Some(&acme)).await;
+    assert_eq!(same.body, first.body, "a repeat for the same organization");
+
+    let switched = harness
+        .refresh(&token(&first.body, "refresh_token"), Some(&globex.id))
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{:?}", switched.body);
+    assert_eq!(switched.body["organization_id"], globex.id.as_str());
+}
+
+#[tokio::test]
+async fn sign_in_replay_ends_with_grace() {
+    let harness = embedded(&Options {
+        grace_seconds: 4,
+        ..Options::default()
+    })
+    .await;
+    harness.create_user("replay@example.com").await;
+    let body = json!({
+        "grant_type": "password",
+        "client_id": harness.environment_id,
+        "client_secret": harness.api_key,
+        "email": "replay@example.com",
+        "password": PASSWORD,
+    });
+    let key = [("idempotency-key", "sign-in-1")];
+    let first = harness
+        .post_with("/user_management/authenticate", body.clone(), &key)
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let replayed = harness
+        .post_with("/user_management/authenticate", body.clone(), &key)
+        .await;
+    assert_eq!(replayed.body, first.body, "a replay within the window");
+    assert_eq!(
+        replayed
+            .headers
+            .get("idempotent-replayed")
+            .map(|value| value.as_bytes()),
+        Some(&b"true"[..])
+    );
+
+    // Records expire on whole seconds, and a debug-build password check takes about one.
+    tokio::time::sleep(Duration::from_millis(5100)).await;
+    let later = harness
+        .post_with("/user_management/authenticate", body, &key)
+        .await;
+    assert_eq!(later.status, StatusCode::OK, "{:?}", later.body);
+    assert!(later.headers.get("idempotent-replayed").is_none());
+    assert_ne!(
+        token(&later.body, "refresh_token"),
+        token(&first.body, "refresh_token"),
+        "a new sign-in after the window"
     );
 }
 

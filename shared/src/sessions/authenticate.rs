@@ -237,7 +237,6 @@ async fn dispatch(sessions: &Sessions, http: HttpRequest<'_>) -> Result<Response
             refresh_token: required("refresh_token", &request.refresh_token)?.to_owned(),
             caller: Caller::Client(credentials),
             organization_id: request.organization_id.clone(),
-            idempotency_key,
         };
         let refreshed = refresh::refresh(sessions, &refresh_request).await?;
         let body = minting::authentication_response(
@@ -276,6 +275,7 @@ async fn dispatch(sessions: &Sessions, http: HttpRequest<'_>) -> Result<Response
         method: http.method,
         path: http.path,
         body: http.body,
+        retention: sessions.state.config.refresh_grace,
     };
     let response = idempotency::run(sessions, keyed, || async {
         let result = match grant {
@@ -291,11 +291,18 @@ async fn dispatch(sessions: &Sessions, http: HttpRequest<'_>) -> Result<Response
     Ok(response)
 }
 
+/// The error of a failed password sign-in. It names the email as WorkOS does, unless the email
+/// is longer than any stored one, so a request cannot make the reply carry a large body back.
 fn invalid_credentials(email: &str) -> ApiError {
+    let message = if email.chars().count() <= users::MAX_EMAIL_CHARS {
+        format!("Invalid credentials for '{email}'.")
+    } else {
+        "Invalid credentials.".to_owned()
+    };
     ApiError::Authentication {
         status: StatusCode::BAD_REQUEST,
         code: "invalid_credentials",
-        message: format!("Invalid credentials for '{email}'."),
+        message,
         extra: Map::new(),
     }
 }
@@ -516,7 +523,6 @@ async fn start_session(
         previous_hash: None,
         rotated_at_ms: now.timestamp_millis(),
         previous_unconsumed: false,
-        idempotency_key_hash: None,
         revoked_at: None,
         ip_address: details.ip_address,
         user_agent: details.user_agent,
@@ -567,6 +573,17 @@ async fn start_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalid_credentials_echo_bounded() {
+        let short = format!("{:?}", invalid_credentials("ada@example.com"));
+        assert!(short.contains("Invalid credentials for 'ada@example.com'."));
+
+        let long_email = format!("{}@example.com", "a".repeat(60_000));
+        let long = format!("{:?}", invalid_credentials(&long_email));
+        assert!(long.contains("Invalid credentials."));
+        assert!(!long.contains(&long_email));
+    }
 
     #[test]
     fn parse_reads_json_strings_and_null() {

@@ -120,7 +120,6 @@ pub async fn refresh_cookie(
         caller: Caller::Cookie,
         refresh_token: data.refresh_token,
         organization_id: data.organization_id,
-        idempotency_key: None,
     };
     let refreshed = refresh::refresh(sessions, &request)
         .await

@@ -1,6 +1,8 @@
 //! `Idempotency-Key` on POST routes: the first request with a key runs and its response is
 //! stored for [`RETENTION`]; a later request with the same key in the same environment gets the
-//! stored response again, marked with `Idempotent-Replayed: true`.
+//! stored response again, marked with `Idempotent-Replayed: true`. A sign-in response is kept
+//! only for `REFRESH_GRACE_SECONDS`: a later replay would hand out a refresh token that may have
+//! rotated since, and whose use would then revoke the session.
 //!
 //! - The Node SDK sends an `Idempotency-Key` (`retry-<uuid>` unless the caller gives one) on every
 //!   POST and keeps it across its retries, so a retried create or sign-in does not run twice.
@@ -134,6 +136,9 @@ pub struct KeyedRequest<'a> {
     pub method: &'a Method,
     pub path: &'a str,
     pub body: &'a [u8],
+    /// How long the response stays available for replay: [`RETENTION`], or less for a response
+    /// whose content goes stale sooner.
+    pub retention: Duration,
 }
 
 /// Runs `operation` once per key: stores its response, or replays the stored one.
@@ -158,7 +163,7 @@ where
         environment_id: request.environment_id.to_owned(),
         key_hash: key_hash.clone(),
         fingerprint: fingerprint.clone(),
-        expires_at: now + i64::try_from(RETENTION.as_secs()).unwrap_or(i64::MAX),
+        expires_at: now + i64::try_from(request.retention.as_secs()).unwrap_or(i64::MAX),
         locked_until: now + i64::try_from(LOCK.as_secs()).unwrap_or(i64::MAX),
         response: None,
     };

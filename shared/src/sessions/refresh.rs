@@ -35,21 +35,21 @@
 //!
 //! When the presented token is the previous one (its hash is `previous_hash`):
 //!
-//! - within `REFRESH_GRACE_SECONDS` of the rotation, or with the same `Idempotency-Key` as the
-//!   rotating request (up to 24 hours later), the request gets the same pair again: the successor
-//!   token is recomputed, and the access token is issued again from the rotation's stored time,
-//!   generation and organization, which gives the same bytes (see [`super::minting`]) unless the
-//!   role, entitlements or signing key changed meanwhile, in which case it carries the current
-//!   values. This costs no request beyond the refresh's own;
-//! - later, the session is revoked and the request gets `invalid_grant`.
+//! - within `REFRESH_GRACE_SECONDS` of the rotation (parallel tabs, or an SDK retry with its
+//!   `Idempotency-Key`), the request gets the same pair again: the successor token is recomputed,
+//!   and the access token is issued again from the rotation's stored time, generation and
+//!   organization, which gives the same bytes (see [`super::minting`]) unless the role,
+//!   entitlements or signing key changed meanwhile, in which case it carries the current values.
+//!   This costs no request beyond the refresh's own. A repeat that names another organization
+//!   than the first use gets `invalid_grant`, and the session stays;
+//! - later, the session is revoked and the request gets `invalid_grant`, whatever
+//!   `Idempotency-Key` it carries.
 //!
 //! An older token of the chain (proved by walking the chain forward to `previous_hash`) revokes
 //! the session once the grace window of the latest rotation has passed; within it, it only gets
 //! `invalid_grant`, because a burst of rotations could make it a legitimate late request. A token
 //! that matches nothing is refused without touching the session, so a forged token cannot revoke
 //! someone's session.
-
-use std::time::Duration;
 
 use super::client::{self, ClientCredentials};
 use super::minting::{self, IssuedToken, Scope, TokenInputs};
@@ -64,9 +64,6 @@ use crate::store::{
 /// Maximum number of steps of the chain walk that proves an old token genuine: a 30-day session with 5-minute access
 /// tokens rotates 8640 times.
 const MAX_CHAIN_WALK: u64 = 10_000;
-/// How long a repeated `Idempotency-Key` replays a rotation, like the stored responses of
-/// [`super::idempotency`].
-const IDEMPOTENCY_REPLAY: Duration = super::idempotency::RETENTION;
 
 /// Sender of a refresh, which decides how it is authenticated.
 #[derive(Debug, Clone)]
@@ -84,7 +81,6 @@ pub struct RefreshRequest {
     pub refresh_token: String,
     /// The organization to scope the new token to; `None` keeps the session's.
     pub organization_id: Option<String>,
-    pub idempotency_key: Option<String>,
 }
 
 /// The result of a successful refresh.
@@ -151,7 +147,6 @@ pub async fn refresh(sessions: &Sessions, request: &RefreshRequest) -> Result<Re
         next_hash: next.hash(),
         rotated_at_ms: now_ms(),
         organization_id: request.organization_id.clone(),
-        idempotency_key_hash: request.idempotency_key.as_deref().map(ids::hash_secret),
     };
     let keys = ContextKeys {
         environment_id: token.environment_id.clone(),
@@ -330,15 +325,22 @@ impl Attempt<'_> {
         context: SessionContext,
     ) -> Result<Refreshed, ApiError> {
         let since_rotation = self.rotation.rotated_at_ms - session.rotated_at_ms;
-        let within_grace = since_rotation < self.grace_ms();
-        let same_idempotency_key = self.rotation.idempotency_key_hash.is_some()
-            && self.rotation.idempotency_key_hash == session.idempotency_key_hash
-            && since_rotation < i64::try_from(IDEMPOTENCY_REPLAY.as_millis()).unwrap_or(i64::MAX);
-        if !within_grace && !same_idempotency_key {
+        if since_rotation >= self.grace_ms() {
             self.revoke_for_reuse(&session).await?;
             return Err(ApiError::invalid_grant(
                 "The refresh token has already been used.",
             ));
+        }
+        // The pair to repeat is scoped to the organization of the first use. A request for
+        // another one gets an error rather than a token for an organization it did not name.
+        if let Some(requested) = &self.request.organization_id
+            && session.organization_id.as_deref() != Some(requested.as_str())
+        {
+            tracing::info!(session_id = %session.id, "repeated refresh names another organization");
+            return Err(ApiError::invalid_grant(format!(
+                "The refresh token has already been used for another organization; refresh \
+                 with the new refresh token to switch to '{requested}'."
+            )));
         }
         if self.rotation.next_hash != session.token_hash {
             // The successor no longer matches: the chain key changed since the rotation.
@@ -356,7 +358,6 @@ impl Attempt<'_> {
         tracing::info!(
             session_id = %session.id,
             generation = session.generation,
-            within_grace,
             "repeated refresh answered with the same pair"
         );
         Ok(refreshed)

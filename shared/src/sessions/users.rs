@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use argon2::password_hash::SaltString;
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
 use chrono::Utc;
 use http::StatusCode;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ApiError;
 use crate::ids;
@@ -33,6 +34,15 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest accepted URL of a profile picture, in characters.
 pub const MAX_URL_CHARS: usize = 2048;
+/// Most memory an imported Argon2 hash may ask for, in KiB (64 MiB, the default of PHP and
+/// argon2-cffi and libsodium's interactive limit).
+pub const MAX_IMPORTED_MEMORY_KIB: u32 = 65_536;
+/// Most passes an imported Argon2 hash may ask for.
+pub const MAX_IMPORTED_PASSES: u32 = 10;
+/// Most lanes an imported Argon2 hash may ask for.
+pub const MAX_IMPORTED_LANES: u32 = 8;
+/// Most work (memory in KiB times passes) of one imported hash check: 64 MiB with 4 passes.
+pub const MAX_IMPORTED_WORK: u64 = 65_536 * 4;
 
 /// The body of `POST /user_management/users`.
 #[derive(Debug, Deserialize)]
@@ -99,6 +109,11 @@ pub async fn verify_password(user: Option<&User>, password: String) -> bool {
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;
         };
+        // A hash stored before the import limits existed could still cost more than a request
+        // may spend: it never matches.
+        if !within_cost_limits(&parsed) {
+            return false;
+        }
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
@@ -138,6 +153,17 @@ pub fn email(value: &str) -> Result<String, ApiError> {
     {
         return Err(invalid());
     }
+    // Addresses are compared in lowercase, so a compatibility character that lowercases or
+    // normalizes to another (the Kelvin sign to `k`), a decomposed accent, or an invisible
+    // character would let two spellings of one address belong to different users.
+    if trimmed.chars().any(is_invisible) || !trimmed.nfkc().eq(trimmed.chars()) {
+        return Err(ApiError::invalid_field(
+            "email",
+            "email_not_normalized",
+            "email must be in Unicode normalization form NFKC and contain no invisible \
+             characters (zero-width or bidirectional controls).",
+        ));
+    }
     let Some((local, domain)) = trimmed.split_once('@') else {
         return Err(invalid());
     };
@@ -148,6 +174,21 @@ pub fn email(value: &str) -> Result<String, ApiError> {
         return Err(invalid());
     }
     Ok(trimmed.to_owned())
+}
+
+/// Returns whether a character is invisible in text: zero-width characters, bidirectional
+/// controls, the soft hyphen and the byte order mark.
+fn is_invisible(character: char) -> bool {
+    matches!(
+        character,
+        '\u{00AD}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Trims an optional name; an empty one counts as absent.
@@ -192,14 +233,37 @@ fn imported_hash(hash: &str, hash_type: Option<&str>) -> Result<String, ApiError
             "password_hash must be an Argon2 hash in PHC string format ('$argon2id$v=19$…').",
         )
     })?;
-    if !parsed.algorithm.as_str().starts_with("argon2") {
+    if !parsed.algorithm.as_str().starts_with("argon2") || Params::try_from(&parsed).is_err() {
         return Err(ApiError::invalid_field(
             "password_hash",
             "password_hash_invalid",
             "password_hash must be an Argon2 hash in PHC string format ('$argon2id$v=19$…').",
         ));
     }
+    if !within_cost_limits(&parsed) {
+        return Err(ApiError::invalid_field(
+            "password_hash",
+            "password_hash_too_costly",
+            format!(
+                "password_hash asks for more work than this service checks per sign-in: at most \
+                 m={MAX_IMPORTED_MEMORY_KIB} (KiB), t={MAX_IMPORTED_PASSES}, \
+                 p={MAX_IMPORTED_LANES}, and m×t at most {MAX_IMPORTED_WORK}."
+            ),
+        ));
+    }
     Ok(hash.to_owned())
+}
+
+/// Returns whether checking a password against `hash` stays within the import limits, so that
+/// one sign-in cannot take seconds or hundreds of MiB.
+fn within_cost_limits(hash: &PasswordHash<'_>) -> bool {
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    params.m_cost() <= MAX_IMPORTED_MEMORY_KIB
+        && params.t_cost() <= MAX_IMPORTED_PASSES
+        && params.p_cost() <= MAX_IMPORTED_LANES
+        && u64::from(params.m_cost()) * u64::from(params.t_cost()) <= MAX_IMPORTED_WORK
 }
 
 fn email_not_available() -> ApiError {
@@ -354,6 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn email_look_alikes_rejected() {
+        for value in [
+            "victim@\u{212A}elvin.com",
+            "cafe\u{0301}@example.com",
+            "zw\u{200B}@example.com",
+            "rtl\u{202E}@example.com",
+            "\u{FF41}da@example.com",
+        ] {
+            let error = email(value).expect_err(value);
+            assert!(
+                format!("{error:?}").contains("email_not_normalized"),
+                "{value:?}: {error:?}"
+            );
+        }
+        assert_eq!(email("café@example.com").unwrap(), "café@example.com");
+        assert_eq!(email("x@straße.de").unwrap(), "x@straße.de");
+    }
+
+    #[test]
     fn password_length_limits() {
         assert!(password("short").is_err());
         assert!(password("long enough").is_ok());
@@ -366,6 +449,62 @@ mod tests {
         assert!(imported_hash(&hash, Some("argon2")).is_ok());
         assert!(imported_hash(&hash, Some("bcrypt")).is_err());
         assert!(imported_hash("not a hash", Some("argon2")).is_err());
+    }
+
+    #[test]
+    fn imported_hash_cost_limits() {
+        let salt_and_hash = "c29tZXNhbHRzb21lc2FsdA$RdescudvJCsgt3ub+b+dWRWJTmaaJObGQmKmkyEXVBw";
+        let cases = [
+            ("m=65536,t=4,p=1", true),
+            ("m=65536,t=3,p=4", true),
+            ("m=19456,t=10,p=8", true),
+            ("m=262144,t=4,p=1", false),
+            ("m=65536,t=5,p=1", false),
+            ("m=4096,t=11,p=1", false),
+            ("m=65536,t=1,p=9", false),
+        ];
+        for (params, accepted) in cases {
+            let hash = format!("$argon2id$v=19${params}${salt_and_hash}");
+            let result = imported_hash(&hash, Some("argon2"));
+            assert_eq!(result.is_ok(), accepted, "{params}");
+            if let Err(error) = result {
+                assert!(
+                    format!("{error:?}").contains("password_hash_too_costly"),
+                    "{params}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn costly_stored_hash_never_matches() {
+        // Eleven passes over 8 KiB: cheap to compute here, but over the pass limit.
+        let params = Params::new(8, MAX_IMPORTED_PASSES + 1, 1, None).unwrap();
+        let hasher = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        let hash = hasher
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        let now = Utc::now();
+        let user = User {
+            id: "user_1".into(),
+            environment_id: "client_1".into(),
+            email: "ada@example.com".into(),
+            email_verified: false,
+            first_name: None,
+            last_name: None,
+            name: None,
+            profile_picture_url: None,
+            locale: None,
+            external_id: None,
+            metadata: BTreeMap::new(),
+            password_hash: Some(hash),
+            last_sign_in_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(!verify_password(Some(&user), "correct horse".into()).await);
     }
 
     #[tokio::test]

@@ -130,9 +130,6 @@ pub struct Session {
     /// client never received the new pair: the previous token may then rotate again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub previous_unconsumed: bool,
-    /// SHA-256 (hex) of the `Idempotency-Key` of the request that made the last rotation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,7 +174,6 @@ pub struct Rotation {
     /// The organization of the new token, when the request names one; otherwise the session keeps
     /// its organization.
     pub organization_id: Option<String>,
-    pub idempotency_key_hash: Option<String>,
 }
 
 impl Rotation {

@@ -189,7 +189,6 @@ impl SessionStore for DynamoStore {
             "#generation = :next_generation",
             "#rotated_at_ms = :rotated_at_ms",
         ];
-        let mut remove = vec!["#previous_unconsumed"];
         let mut update = self
             .session_update(&rotation.environment_id, &rotation.session_id)
             .condition_expression(
@@ -201,7 +200,6 @@ impl SessionStore for DynamoStore {
             .expression_attribute_names("#generation", "generation")
             .expression_attribute_names("#rotated_at_ms", "rotated_at_ms")
             .expression_attribute_names("#previous_unconsumed", "previous_unconsumed")
-            .expression_attribute_names("#idempotency_key_hash", "idempotency_key_hash")
             .expression_attribute_names("#user_id", "user_id")
             .expression_attribute_names("#revoked_at", "revoked_at")
             .expression_attribute_names("#expires_at", keys::TTL)
@@ -212,27 +210,19 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":rotated_at_ms", number(rotation.rotated_at_ms))
             .expression_attribute_values(":user_id", string(&rotation.user_id))
             .expression_attribute_values(":now", number(rotation.now_seconds()));
-        match &rotation.idempotency_key_hash {
-            Some(hash) => {
-                set.push("#idempotency_key_hash = :idempotency_key_hash");
-                update = update.expression_attribute_values(":idempotency_key_hash", string(hash));
-            }
-            None => remove.push("#idempotency_key_hash"),
-        }
         if let Some(organization_id) = &rotation.organization_id {
             set.push("#organization_id = :organization_id");
             update = update
                 .expression_attribute_names("#organization_id", "organization_id")
                 .expression_attribute_values(":organization_id", string(organization_id));
         }
-        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        let expression = format!("SET {} REMOVE #previous_unconsumed", set.join(", "));
         self.send_rotation(update.update_expression(expression))
             .await
     }
 
     async fn rerotate_session(&self, rotation: &Rotation) -> StoreResult<RotationOutcome> {
         let mut set = vec!["#rotated_at_ms = :rotated_at_ms"];
-        let mut remove = vec!["#previous_unconsumed"];
         let mut update = self
             .session_update(&rotation.environment_id, &rotation.session_id)
             .condition_expression(
@@ -244,7 +234,6 @@ impl SessionStore for DynamoStore {
             .expression_attribute_names("#generation", "generation")
             .expression_attribute_names("#rotated_at_ms", "rotated_at_ms")
             .expression_attribute_names("#previous_unconsumed", "previous_unconsumed")
-            .expression_attribute_names("#idempotency_key_hash", "idempotency_key_hash")
             .expression_attribute_names("#user_id", "user_id")
             .expression_attribute_names("#revoked_at", "revoked_at")
             .expression_attribute_names("#expires_at", keys::TTL)
@@ -257,20 +246,13 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":unconsumed", AttributeValue::Bool(true))
             .expression_attribute_values(":user_id", string(&rotation.user_id))
             .expression_attribute_values(":now", number(rotation.now_seconds()));
-        match &rotation.idempotency_key_hash {
-            Some(hash) => {
-                set.push("#idempotency_key_hash = :idempotency_key_hash");
-                update = update.expression_attribute_values(":idempotency_key_hash", string(hash));
-            }
-            None => remove.push("#idempotency_key_hash"),
-        }
         if let Some(organization_id) = &rotation.organization_id {
             set.push("#organization_id = :organization_id");
             update = update
                 .expression_attribute_names("#organization_id", "organization_id")
                 .expression_attribute_values(":organization_id", string(organization_id));
         }
-        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        let expression = format!("SET {} REMOVE #previous_unconsumed", set.join(", "));
         self.send_rotation(update.update_expression(expression))
             .await
     }

@@ -67,7 +67,6 @@ impl SessionStore for EmbeddedStore {
         next.generation = rotation.presented_generation + 1;
         next.rotated_at_ms = rotation.rotated_at_ms;
         next.previous_unconsumed = false;
-        next.idempotency_key_hash = rotation.idempotency_key_hash.clone();
         if rotation.organization_id.is_some() {
             next.organization_id = rotation.organization_id.clone();
         }
@@ -95,7 +94,6 @@ impl SessionStore for EmbeddedStore {
         let mut next = before.clone();
         next.rotated_at_ms = rotation.rotated_at_ms;
         next.previous_unconsumed = false;
-        next.idempotency_key_hash = rotation.idempotency_key_hash.clone();
         if rotation.organization_id.is_some() {
             next.organization_id = rotation.organization_id.clone();
         }
