@@ -203,7 +203,7 @@ run_node_suite() {
   # The stack and admin read TABLE_NAME, and a fresh table gives the stack an empty store.
   local -x TABLE_NAME="$table_name-node"
 
-  local emulator_pid emulator_url webhook_secret cookie_password
+  local emulator_pid emulator_url webhook_secret cookie_password refresh_grace_seconds=3
   start_emulator "$label"
   webhook_secret="whsec_$(random_secret)"
   cookie_password=$(random_secret)
@@ -217,6 +217,8 @@ run_node_suite() {
     STRIPE_CLIENT_ID=ca_emulator
     "STRIPE_WEBHOOK_SECRETS=$webhook_secret"
     "COOKIE_PASSWORD=$cookie_password"
+    # A short grace window lets the Node suite also check a refresh token reused after it.
+    "REFRESH_GRACE_SECONDS=$refresh_grace_seconds"
   )
 
   start_stack "$label" --port 0 --credentials-file "$credentials" "${stack_args[@]}"
@@ -249,7 +251,8 @@ run_node_suite() {
   BASE_URL=$base_url API_KEY=$api_key CLIENT_ID=$client_id API_KEY_2=$api_key_2 \
     CLIENT_ID_2=$client_id_2 STRIPE_EMULATOR_URL=$emulator_url \
     STRIPE_WEBHOOK_SECRET=$webhook_secret STRIPE_WEBHOOK_SECRETS=$webhook_secret \
-    COOKIE_PASSWORD=$cookie_password BROWSER_ARTIFACTS_DIR="$work_dir/$label-browser" \
+    COOKIE_PASSWORD=$cookie_password REFRESH_GRACE_SECONDS=$refresh_grace_seconds \
+    BROWSER_ARTIFACTS_DIR="$work_dir/$label-browser" \
     run node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec "${node_tests[@]}"
   stop_stack
   stop_server "$emulator_pid"
