@@ -96,8 +96,18 @@ pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
         })
 }
 
-/// Parses JSON with the error mapping of [`JsonBody`].
+/// Parses a JSON object body with the error mapping of [`JsonBody`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde reads a struct from an array too, field by position, which would name fields `[0]`.
+    if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::Validation {
+            message: "The request body must be a JSON object, not an array.".into(),
+            errors: vec![FieldError {
+                field: "body".into(),
+                code: "body_invalid".into(),
+            }],
+        });
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -159,6 +169,12 @@ mod tests {
             ApiError::Validation { errors, .. } => errors[0].field.clone(),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn array_body_names_body() {
+        let error = parse_json::<Body>(br#" ["a", null]"#).unwrap_err();
+        assert_eq!(field_of(error), "body");
     }
 
     #[test]
