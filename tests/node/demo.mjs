@@ -9,6 +9,7 @@
 //   npm ci --prefix tests/node && node tests/node/demo.mjs
 //
 // Every run creates a new organization, customer and user, and ends with Stripe disconnected.
+// When the environment has entitlements turned off, the demo turns them on first.
 // Run `node tests/node/demo.mjs --help` for the options.
 import { access, constants, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -79,6 +80,15 @@ async function loadSettings(options) {
         'If the store already has an environment, set API_KEY and CLIENT_ID to the values it ' +
         'printed, or stop the stack, delete .local/data and start it again with that flag.',
     );
+  } else if (!process.env.BASE_URL) {
+    // With API_KEY and CLIENT_ID set but not BASE_URL, the stack's URL still comes from the
+    // credentials file when it exists, so a stack on another --port is found.
+    credentials = await readJsonFile(options['credentials-file'], '').catch((error) => {
+      if (error instanceof SetupError) {
+        return {};
+      }
+      throw error;
+    });
   }
 
   let secrets = {};
@@ -175,6 +185,25 @@ async function refreshBothWays(story, state, expected) {
   detail(`The service's own GET /api/entitlements agrees: ${JSON.stringify(viaService.body)}`);
   state.sealedSession = viaService.sealedSession;
   return verifiedClaims(story, viaService.sealedSession);
+}
+
+/**
+ * Turns the `entitlements` claim on when the environment has it off. The setting survives a
+ * disconnect and a reconnect, so an earlier `PUT /stripe/connection` with `false` would otherwise
+ * fail the demo's first claim check.
+ */
+async function enableEntitlements(story) {
+  const connection = await story.connectionStatus();
+  if (connection.entitlements_enabled) {
+    return;
+  }
+  const { status, body } = await story.api('PUT', '/stripe/connection', { entitlements_enabled: true });
+  expectEqual(status, 200, `PUT /stripe/connection (${JSON.stringify(body)})`);
+  expectEqual(body.entitlements_enabled, true, 'PUT /stripe/connection: entitlements_enabled');
+  console.log(
+    'Entitlements were turned off for this environment (entitlements_enabled: false); ' +
+      'turned them on with PUT /stripe/connection.',
+  );
 }
 
 async function connectStripe(story, useBrowser) {
@@ -278,6 +307,7 @@ async function main() {
   console.log(`Service: ${settings.baseUrl} (client ID ${settings.clientId})`);
   console.log(`Stripe emulator: ${settings.emulatorUrl}`);
   const story = new Story(settings);
+  await enableEntitlements(story);
   const started = Date.now();
   try {
     await runStory(story, useBrowser);

@@ -68,7 +68,18 @@ impl EmbeddedStore {
     /// Opens (or creates) the store in `directory`, loading every item into memory.
     pub fn open(directory: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(directory).map_err(StoreError::backend)?;
-        let database = Database::create(directory.join("store.redb")).map_err(file_error)?;
+        let path = directory.join("store.redb");
+        let database = Database::create(&path).map_err(|error| match error {
+            // redb's message, "Database already open. Cannot acquire lock.", names no file or fix.
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::backend(std::io::Error::other(format!(
+                    "{} is open in another process, such as a running local stack; stop that \
+                     process first",
+                    path.display()
+                )))
+            }
+            other => file_error(other),
+        })?;
         let write = database.begin_write().map_err(file_error)?;
         write.open_table(ITEMS).map_err(file_error)?;
         write.commit().map_err(file_error)?;
