@@ -39,8 +39,10 @@ pub enum StoreError {
     Contended { entity: &'static str, id: String },
 
     /// The backend failed: a DynamoDB error or a file error of the embedded store.
+    /// The message includes the cause, so the cause is not also a `source`, which would print
+    /// it twice in an error chain.
     #[error("store backend failed: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 
     /// A stored item could not be read back.
     #[error("stored item {key} is invalid: {reason}")]

@@ -15,7 +15,7 @@ use shared::state::AppState;
 #[derive(Debug, Parser)]
 #[command(name = "local-stack", version)]
 struct Args {
-    /// TCP port on 127.0.0.1.
+    /// TCP port on 127.0.0.1 (0 picks a free port).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     port: u16,
 
@@ -117,14 +117,32 @@ async fn main() -> anyhow::Result<()> {
     let signer = shared::state::signer_from_config(&config)?;
     let state = AppState::new(store, config).with_signer(signer);
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     if let Some(emulator) = emulator {
         emulator.shutdown().await;
     }
+    println!("Local stack stopped.");
     Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, the signal that process managers send.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the stack");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 const EMULATOR_SECRET_KEY: &str = "sk_test_emulator";
