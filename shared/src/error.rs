@@ -19,6 +19,18 @@ pub struct FieldError {
     pub code: String,
 }
 
+/// Maximum length, in characters, of a request value that an error message repeats in full.
+pub const MAX_ECHOED_CHARS: usize = 256;
+
+/// Returns a request value for an error message, cut to [`MAX_ECHOED_CHARS`] characters with a
+/// trailing `…`, so that a request cannot make its error reply carry a large body back.
+pub fn echoed(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
+    }
+}
+
 /// An error returned by a route, rendered in the WorkOS shape by [`IntoResponse`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -96,9 +108,10 @@ impl ApiError {
 
     /// A 404 for an entity of `kind` (`"Organization"`) with the given ID.
     pub fn not_found(kind: &str, id: &str) -> Self {
+        let id = echoed(id);
         ApiError::NotFound {
             message: format!("{kind} not found: '{id}'."),
-            entity_id: Some(id.to_owned()),
+            entity_id: Some(id),
         }
     }
 
@@ -231,6 +244,30 @@ mod tests {
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn not_found_echo_bounded() {
+        let (_, short) = render(ApiError::not_found("Organization", "org_1")).await;
+        assert_eq!(short["entity_id"], "org_1");
+
+        let long_id = "o".repeat(60_000);
+        let (status, body) = render(ApiError::not_found("Organization", &long_id)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let entity_id = body["entity_id"].as_str().unwrap();
+        assert_eq!(entity_id.chars().count(), MAX_ECHOED_CHARS + 1);
+        assert!(entity_id.ends_with('…'));
+        assert!(body["message"].as_str().unwrap().len() < 1_000);
+    }
+
+    #[test]
+    fn echoed_cuts_on_characters() {
+        assert_eq!(
+            echoed("é".repeat(MAX_ECHOED_CHARS).as_str()),
+            "é".repeat(MAX_ECHOED_CHARS)
+        );
+        let long = echoed(&"é".repeat(MAX_ECHOED_CHARS + 5));
+        assert_eq!(long, format!("{}…", "é".repeat(MAX_ECHOED_CHARS)));
     }
 
     #[tokio::test]

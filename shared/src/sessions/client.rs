@@ -82,7 +82,10 @@ pub fn credentials(
 fn unknown_client(client_id: &str) -> ApiError {
     invalid_client(
         StatusCode::BAD_REQUEST,
-        format!("client_id '{client_id}' is not the client ID of the API key's environment."),
+        format!(
+            "client_id '{}' is not the client ID of the API key's environment.",
+            crate::error::echoed(client_id)
+        ),
     )
 }
 

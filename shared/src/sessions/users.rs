@@ -176,18 +176,29 @@ pub fn email(value: &str) -> Result<String, ApiError> {
     Ok(trimmed.to_owned())
 }
 
-/// Returns whether a character is invisible in text: zero-width characters, bidirectional
-/// controls, the soft hyphen and the byte order mark.
+/// Returns whether a character is invisible in text: Unicode's `Default_Ignorable_Code_Point`
+/// set (zero-width characters, joiners, variation selectors, tags, the soft hyphen, the byte
+/// order mark) and the bidirectional controls, which that set includes.
 fn is_invisible(character: char) -> bool {
     matches!(
         character,
         '\u{00AD}'
-            | '\u{180E}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
     )
 }
 
@@ -233,7 +244,7 @@ fn imported_hash(hash: &str, hash_type: Option<&str>) -> Result<String, ApiError
             "password_hash must be an Argon2 hash in PHC string format ('$argon2id$v=19$…').",
         )
     })?;
-    if !parsed.algorithm.as_str().starts_with("argon2") || Params::try_from(&parsed).is_err() {
+    if !is_verifiable(&parsed) || Params::try_from(&parsed).is_err() {
         return Err(ApiError::invalid_field(
             "password_hash",
             "password_hash_invalid",
@@ -252,6 +263,17 @@ fn imported_hash(hash: &str, hash_type: Option<&str>) -> Result<String, ApiError
         ));
     }
     Ok(hash.to_owned())
+}
+
+/// Returns whether a parsed PHC string is an Argon2 hash that a password can match: a known
+/// variant and version, a salt of at least 8 bytes, and an output of at least 4 bytes.
+fn is_verifiable(hash: &PasswordHash<'_>) -> bool {
+    let variant = matches!(hash.algorithm.as_str(), "argon2d" | "argon2i" | "argon2id");
+    let version = matches!(hash.version, None | Some(0x10) | Some(0x13));
+    // Base64 without padding: 8 bytes take 11 characters.
+    let salt = hash.salt.is_some_and(|salt| salt.as_str().len() >= 11);
+    let output = hash.hash.is_some_and(|output| output.len() >= 4);
+    variant && version && salt && output
 }
 
 /// Returns whether checking a password against `hash` stays within the import limits, so that
@@ -424,6 +446,10 @@ mod tests {
             "cafe\u{0301}@example.com",
             "zw\u{200B}@example.com",
             "rtl\u{202E}@example.com",
+            "a\u{061C}b@example.com",
+            "a\u{034F}b@example.com",
+            "a\u{FE0F}b@example.com",
+            "a\u{E0041}b@example.com",
             "\u{FF41}da@example.com",
         ] {
             let error = email(value).expect_err(value);
@@ -449,6 +475,26 @@ mod tests {
         assert!(imported_hash(&hash, Some("argon2")).is_ok());
         assert!(imported_hash(&hash, Some("bcrypt")).is_err());
         assert!(imported_hash("not a hash", Some("argon2")).is_err());
+    }
+
+    #[test]
+    fn imported_hash_must_verify() {
+        let salt = "c29tZXNhbHRzb21lc2FsdA";
+        let output = "RdescudvJCsgt3ub+b+dWRWJTmaaJObGQmKmkyEXVBw";
+        let valid = format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${output}");
+        assert!(imported_hash(&valid, Some("argon2")).is_ok());
+        for hash in [
+            format!("$argon2id$v=19$m=19456,t=2,p=1${salt}"),
+            format!("$argon2id$v=19$m=19456,t=2,p=1$AAAA${output}"),
+            format!("$argon2id$v=99$m=19456,t=2,p=1${salt}${output}"),
+            format!("$argon2x$v=19$m=19456,t=2,p=1${salt}${output}"),
+        ] {
+            let error = imported_hash(&hash, Some("argon2")).expect_err(&hash);
+            assert!(
+                format!("{error:?}").contains("password_hash_invalid"),
+                "{hash}: {error:?}"
+            );
+        }
     }
 
     #[test]
