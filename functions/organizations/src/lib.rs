@@ -40,8 +40,8 @@ fn path_value(path: Result<Path<String>, PathRejection>) -> Result<String, ApiEr
 }
 
 // TODO: honour `Idempotency-Key` here as the sessions routes do, so that an SDK retry after a
-// lost response cannot create a second organization; until then an `external_id` makes that
-// retry fail with a 409 instead.
+// lost response cannot create a second organization. Until then, an `external_id` makes such a
+// retry fail with a 409.
 async fn create(
     State(state): State<AppState>,
     auth: Authenticated,

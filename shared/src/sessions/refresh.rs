@@ -36,12 +36,12 @@
 //! When the presented token is the previous one (its hash is `previous_hash`):
 //!
 //! - within `REFRESH_GRACE_SECONDS` of the rotation (parallel tabs, or an SDK retry with its
-//!   `Idempotency-Key`), the request gets the same pair again: the successor token is recomputed,
-//!   and the access token is issued again from the rotation's stored time, generation and
-//!   organization, which gives the same bytes (see [`super::minting`]) unless the role,
-//!   entitlements or signing key changed meanwhile, in which case it carries the current values.
-//!   This costs no request beyond the refresh's own. A repeat that names another organization
-//!   than the first use gets `invalid_grant`, and the session stays;
+//!   `Idempotency-Key`), the request gets the same pair again. The successor token is recomputed.
+//!   The access token is issued again from the rotation's stored time, generation and
+//!   organization, so it has the same bytes (see [`super::minting`]) unless the role,
+//!   entitlements or signing key changed meanwhile. Then it carries the current values. This
+//!   costs no request beyond the refresh's own. A repeat that names another organization than
+//!   the first use gets `invalid_grant`, and the session stays;
 //! - later, the session is revoked and the request gets `invalid_grant`, whatever
 //!   `Idempotency-Key` it carries.
 //!
